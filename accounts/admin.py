@@ -1,0 +1,62 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.utils.translation import gettext_lazy as _
+
+from .models import Connection, Device, User
+
+
+class DeviceInline(admin.TabularInline):
+    model = Device
+    fields = ("name", "kind", "platform", "created_at", "last_seen_at", "revoked_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    ordering = ("email",)
+    list_display = ("email", "display_name", "is_active", "is_staff", "date_joined", "last_login")
+    search_fields = ("email", "display_name")
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        (_("Profile"), {"fields": ("display_name",)}),
+        (
+            _("Permissions"),
+            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+        ),
+        (_("Important dates"), {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+    inlines = [DeviceInline]
+
+
+@admin.register(Device)
+class DeviceAdmin(admin.ModelAdmin):
+    # The token hash is deliberately absent: not shown, not searchable, not editable.
+    list_display = ("name", "user", "kind", "platform", "created_at", "last_seen_at", "revoked_at")
+    list_filter = ("kind", ("revoked_at", admin.EmptyFieldListFilter))
+    search_fields = ("name", "user__email", "platform")
+    fields = ("id", "user", "name", "kind", "platform", "created_at", "last_seen_at", "revoked_at")
+    readonly_fields = ("id", "user", "created_at", "last_seen_at")
+    list_select_related = ("user",)
+    actions = ["revoke"]
+
+    @admin.action(description="Revoke selected devices (tokens stop working, sockets close)")
+    def revoke(self, request, queryset):
+        from .services import device_revoke
+
+        for device in queryset.filter(revoked_at__isnull=True):
+            device_revoke(user=device.user, device_id=device.id)
+
+
+@admin.register(Connection)
+class ConnectionAdmin(admin.ModelAdmin):
+    list_display = ("device", "user", "connected_at", "seen_at")
+    readonly_fields = ("id", "user", "device", "channel_name", "connected_at", "seen_at")
+    exclude = ("session_key",)
+    list_select_related = ("device", "user")
+
+    def has_add_permission(self, request):
+        return False

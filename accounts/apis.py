@@ -1,0 +1,187 @@
+"""Auth and device endpoints: thin views that validate, call one service, serialize."""
+
+from __future__ import annotations
+
+import uuid
+
+from allauth.account.adapter import get_adapter
+from django import forms
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cloudsaves.errors import InvalidCredentials, TooManyAttempts
+
+from . import selectors, services
+from .models import Device
+
+
+class DeviceOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    platform = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    last_seen_at = serializers.DateTimeField(allow_null=True)
+    online = serializers.BooleanField()
+    current = serializers.BooleanField()
+    activity = serializers.DictField(allow_null=True)
+
+
+def device_payload(
+    device: Device, *, current_device_id: uuid.UUID | None, extras: dict | None = None
+) -> dict:
+    data = {
+        "id": str(device.id),
+        "name": device.name,
+        "kind": device.kind,
+        "platform": device.platform,
+        "created_at": device.created_at,
+        "last_seen_at": device.last_seen_at,
+        "online": bool(getattr(device, "online", False)),
+        "current": device.id == current_device_id,
+        "activity": None,
+    }
+    data.update(extras or {})
+    return DeviceOutputSerializer(data).data
+
+
+def devices_payload(devices: list[Device], *, user, current_device_id) -> list[dict]:
+    extras = selectors.device_extras(user=user, devices=devices)
+    return [
+        device_payload(d, current_device_id=current_device_id, extras=extras.get(d.id))
+        for d in devices
+    ]
+
+
+def current_device(request: Request) -> Device:
+    return request.auth
+
+
+class TokenCreateApi(APIView):
+    """Sign an app in: email + password + a description of the device → a bearer token."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    class DeviceInputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=100)
+        kind = serializers.ChoiceField(choices=Device.Kind.choices)
+        platform = serializers.CharField(max_length=100, required=False, allow_blank=True)
+
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField(max_length=254)
+        password = serializers.CharField(max_length=4096, trim_whitespace=False)
+
+    @extend_schema(
+        request=inline_serializer(
+            "TokenCreateInput",
+            {
+                "email": serializers.EmailField(),
+                "password": serializers.CharField(),
+                "device": inline_serializer(
+                    "TokenDeviceInput",
+                    {
+                        "name": serializers.CharField(),
+                        "kind": serializers.ChoiceField(choices=Device.Kind.choices),
+                        "platform": serializers.CharField(required=False),
+                    },
+                ),
+            },
+        ),
+        responses={
+            201: inline_serializer(
+                "TokenCreateOutput",
+                {"device": DeviceOutputSerializer(), "token": serializers.CharField()},
+            )
+        },
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        data = request.data if isinstance(request.data, dict) else {}
+        credentials = self.InputSerializer(data=data)
+        credentials.is_valid(raise_exception=True)
+        device_input = self.DeviceInputSerializer(data=data.get("device"))
+        if not device_input.is_valid():
+            raise serializers.ValidationError({"device": device_input.errors})
+        email = credentials.validated_data["email"].lower()
+        try:
+            user = get_adapter(request._request).authenticate(
+                request._request, email=email, password=credentials.validated_data["password"]
+            )
+        except forms.ValidationError as exc:
+            raise TooManyAttempts(headers={"Retry-After": "60"}) from exc
+        if user is None or not user.is_active:
+            raise InvalidCredentials()
+        device, token = services.device_register(user=user, **device_input.validated_data)
+        device.online = False
+        return Response(
+            {"device": device_payload(device, current_device_id=device.id), "token": token},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class WsTicketApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={
+            201: inline_serializer(
+                "WsTicket",
+                {"ticket": serializers.CharField(), "expires_in": serializers.IntegerField()},
+            )
+        },
+    )
+    def post(self, request: Request) -> Response:
+        ticket, ttl = services.ws_ticket_issue(device=current_device(request))
+        return Response({"ticket": ticket, "expires_in": ttl}, status=status.HTTP_201_CREATED)
+
+
+class DeviceListApi(APIView):
+    @extend_schema(
+        responses=inline_serializer(
+            "DeviceList",
+            {
+                "results": DeviceOutputSerializer(many=True),
+                "next": serializers.CharField(allow_null=True),
+            },
+        )
+    )
+    def get(self, request: Request) -> Response:
+        devices = list(selectors.device_list(user=request.user))
+        results = devices_payload(
+            devices, user=request.user, current_device_id=current_device(request).id
+        )
+        return Response({"results": results, "next": None})
+
+
+class DeviceDetailApi(APIView):
+    class UpdateSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=100)
+
+    def _payload(self, request: Request, device: Device) -> dict:
+        return devices_payload(
+            [device], user=request.user, current_device_id=current_device(request).id
+        )[0]
+
+    @extend_schema(responses=DeviceOutputSerializer)
+    def get(self, request: Request, device_id: uuid.UUID) -> Response:
+        device = selectors.device_get(user=request.user, device_id=device_id)
+        return Response(self._payload(request, device))
+
+    @extend_schema(request=UpdateSerializer, responses=DeviceOutputSerializer)
+    def patch(self, request: Request, device_id: uuid.UUID) -> Response:
+        body = self.UpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.device_rename(
+            user=request.user, device_id=device_id, name=body.validated_data["name"]
+        )
+        device = selectors.device_get(user=request.user, device_id=device_id)
+        return Response(self._payload(request, device))
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request, device_id: uuid.UUID) -> Response:
+        services.device_revoke(user=request.user, device_id=device_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)

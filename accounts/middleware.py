@@ -1,0 +1,77 @@
+"""A browser session is a device too: the first time a signed-in browser uses the app it
+registers a `browser` device, remembered for that browser by a signed cookie, so signing
+out and in again on the same browser keeps the same device."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import logout
+
+from .models import Device
+from .services import device_register_browser
+
+SESSION_KEY = "cloudsaves_device_id"
+COOKIE_NAME = "cloudsaves_device"
+COOKIE_SALT = "cloudsaves.browser-device"
+COOKIE_MAX_AGE = 400 * 24 * 3600
+
+
+def browser_device_id(request) -> str | None:
+    session = getattr(request, "session", None)
+    return session.get(SESSION_KEY) if session is not None else None
+
+
+def _resolve(request) -> Device | None:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    device_id = request.session.get(SESSION_KEY)
+    if device_id:
+        device = Device.objects.filter(id=device_id, user=user).first()
+        if device is not None and not device.is_revoked:
+            return device
+        if device is not None:
+            # The device was revoked elsewhere: this browser session ends with it.
+            logout(request)
+            return None
+    remembered = request.get_signed_cookie(COOKIE_NAME, default=None, salt=COOKIE_SALT)
+    device = None
+    if remembered:
+        device = Device.objects.filter(
+            id=remembered, user=user, kind=Device.Kind.BROWSER, revoked_at__isnull=True
+        ).first()
+    if device is None:
+        device = device_register_browser(
+            user=user, user_agent=request.headers.get("User-Agent", "")
+        )
+    request.session[SESSION_KEY] = str(device.id)
+    request._cloudsaves_set_device_cookie = str(device.id)
+    return device
+
+
+class BrowserDeviceMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        cache: dict[str, Device | None] = {}
+
+        def get_browser_device() -> Device | None:
+            if "device" not in cache:
+                cache["device"] = _resolve(request)
+            return cache["device"]
+
+        request.get_browser_device = get_browser_device
+        response = self.get_response(request)
+        device_id = getattr(request, "_cloudsaves_set_device_cookie", None)
+        if device_id:
+            response.set_signed_cookie(
+                COOKIE_NAME,
+                device_id,
+                salt=COOKIE_SALT,
+                max_age=COOKIE_MAX_AGE,
+                httponly=True,
+                samesite="Lax",
+                secure=settings.SESSION_COOKIE_SECURE,
+            )
+        return response

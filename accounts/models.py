@@ -1,0 +1,134 @@
+"""Users, their devices, and what lets a device in: tokens, socket tickets, connections."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create_user(self, email: str, password: str | None, **extra):
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra):
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra):
+        extra["is_staff"] = True
+        extra["is_superuser"] = True
+        return self._create_user(email, password, **extra)
+
+
+class User(AbstractUser):
+    """A person. Signs in by email; there is no username."""
+
+    username = None
+    first_name = None
+    last_name = None
+    email = models.EmailField("email address", unique=True)
+    display_name = models.CharField(max_length=150, blank=True)
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    objects = UserManager()
+
+    def __str__(self) -> str:
+        return self.email
+
+    def get_full_name(self) -> str:
+        return self.display_name or self.email
+
+    def get_short_name(self) -> str:
+        return self.display_name or self.email
+
+
+def hash_secret(secret: str) -> str:
+    """Tokens and tickets are long random strings, so a plain SHA-256 is enough to
+    keep the stored value useless to someone reading the database."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Device(models.Model):
+    class Kind(models.TextChoices):
+        PHONE = "phone"
+        TABLET = "tablet"
+        DESKTOP = "desktop"
+        BROWSER = "browser"
+        OTHER = "other"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="devices")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    platform = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    # SHA-256 of the bearer token; browser devices have none (they use the session).
+    token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["user", "revoked_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class WsTicket(models.Model):
+    """A single-use, short-lived credential for WebSocket clients that can send
+    neither a cookie nor an Authorization header."""
+
+    ticket_hash = models.CharField(max_length=64, primary_key=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE)
+    device = models.ForeignKey(Device, on_delete=models.CASCADE)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"])]
+
+    def __str__(self) -> str:
+        return f"ticket for {self.device_id} until {self.expires_at:%H:%M:%S}"
+
+
+class Connection(models.Model):
+    """One open WebSocket. Presence lives here rather than in process memory so every
+    server process sees it; a process that dies leaves rows whose `seen_at` goes stale,
+    and stale rows no longer count as online."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE)
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="connections")
+    channel_name = models.CharField(max_length=200)
+    session_key = models.CharField(max_length=40, blank=True)
+    connected_at = models.DateTimeField(default=timezone.now)
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["device", "seen_at"])]
+        constraints = [
+            models.CheckConstraint(condition=~Q(channel_name=""), name="connection_has_channel")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.device_id} since {self.connected_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,281 @@
+"""Cloud-Saves settings.
+
+Everything an operator tunes comes from the environment, with safe local defaults:
+SQLite and the in-memory channel layer unless DATABASE_URL / REDIS_URL are set.
+Outside development (CLOUDSAVES_ENV=production) the service refuses to start without a
+real secret key and encryption keys; in development they are generated once into the
+git-ignored `.local/dev-secrets.json`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def env_int(name: str, default: int) -> int:
+    raw = env(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = env(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+CLOUDSAVES_ENV = env("CLOUDSAVES_ENV", "development")
+PRODUCTION = CLOUDSAVES_ENV == "production"
+DEBUG = env_bool("DJANGO_DEBUG", not PRODUCTION)
+
+
+def _dev_secrets() -> dict[str, str]:
+    """Load (or create on first run) the development-only secrets file."""
+    path = Path(env("CLOUDSAVES_LOCAL_SECRETS", str(BASE_DIR / ".local" / "dev-secrets.json")))
+    if path.exists():
+        return json.loads(path.read_text())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {
+        "secret_key": secrets.token_urlsafe(50),
+        "encryption_keys": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+    }
+    # Write-then-rename so two processes starting at once never read a half file.
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.chmod(0o600)
+    os.replace(tmp, path)
+    return json.loads(path.read_text())
+
+
+SECRET_KEY = env("DJANGO_SECRET_KEY")
+_encryption_keys_raw = env("CLOUDSAVES_ENCRYPTION_KEYS")
+if PRODUCTION:
+    if not SECRET_KEY or len(SECRET_KEY) < 32:
+        raise ImproperlyConfigured("Set DJANGO_SECRET_KEY (at least 32 characters) in production.")
+    if not _encryption_keys_raw:
+        raise ImproperlyConfigured("Set CLOUDSAVES_ENCRYPTION_KEYS in production.")
+elif not SECRET_KEY or not _encryption_keys_raw:
+    _local = _dev_secrets()
+    SECRET_KEY = SECRET_KEY or _local["secret_key"]
+    _encryption_keys_raw = _encryption_keys_raw or _local["encryption_keys"]
+
+# Key-encryption keys: comma-separated, url-safe base64 of 32 random bytes each. The first
+# wraps new data keys; all of them unwrap. `manage.py rotate_keys` re-wraps under the first.
+CLOUDSAVES_ENCRYPTION_KEYS = [k.strip() for k in _encryption_keys_raw.split(",") if k.strip()]
+
+ALLOWED_HOSTS = [
+    h.strip() for h in env("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",") if h.strip()
+]
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in (env("CSRF_TRUSTED_ORIGINS", "") or "").split(",") if o.strip()
+]
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.sites",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "allauth",
+    "allauth.account",
+    "accounts",
+    "sync",
+    "handoff",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.BrowserDeviceMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+ROOT_URLCONF = "cloudsaves.urls"
+ASGI_APPLICATION = "cloudsaves.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.debug",
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Writers wait for each other instead of failing at once with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"].update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+    # A file (not :memory:) so that a daphne process started by the tests shares it.
+    DATABASES["default"]["TEST"] = {
+        "NAME": env("CLOUDSAVES_TEST_SQLITE", str(BASE_DIR / ".local" / "test-db.sqlite3"))
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env("REDIS_URL")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": env("CLOUDSAVES_CHANNEL_PREFIX", "cloudsaves"),
+                "capacity": 500,
+                "expiry": 30,
+            },
+        }
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "cloudsaves",
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+if env_bool("CLOUDSAVES_FAST_PASSWORD_HASHER", False):
+    # Test runs only: hashing is not what the suite measures.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+SITE_ID = 1
+LOGIN_REDIRECT_URL = "home"
+ACCOUNT_LOGOUT_REDIRECT_URL = "home"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_EMAIL_VERIFICATION = env("CLOUDSAVES_EMAIL_VERIFICATION", "optional")
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+# Failed sign-ins are shared between the login page and the token endpoint: more than
+# 10 a minute for one IP or one account answers 429. Successful sign-ins roll back.
+ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,10/m/key"}
+EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Cloud-Saves <noreply@localhost>")
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = PRODUCTION
+CSRF_COOKIE_SECURE = PRODUCTION
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.DeviceTokenAuthentication",
+        "accounts.authentication.BrowserSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "cloudsaves.exceptions.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Cloud-Saves API",
+    "DESCRIPTION": "Sync protocol v1: devices, items, changes, conflicts and handoff.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The docs page's assets are served by this instance, never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# Limits, published by GET /api/v1/info so clients never hard-code them.
+CLOUDSAVES_MAX_ITEM_BYTES = env_int("CLOUDSAVES_MAX_ITEM_BYTES", 25 * 1024 * 1024)
+CLOUDSAVES_MAX_BATCH_CHANGES = env_int("CLOUDSAVES_MAX_BATCH_CHANGES", 100)
+CLOUDSAVES_MAX_REQUEST_BYTES = env_int(
+    "CLOUDSAVES_MAX_REQUEST_BYTES", CLOUDSAVES_MAX_ITEM_BYTES * 4 // 3 + 1024 * 1024
+)
+CLOUDSAVES_INLINE_BINARY_MAX = env_int("CLOUDSAVES_INLINE_BINARY_MAX", 256 * 1024)
+CLOUDSAVES_HANDOFF_TTL_S = env_int("CLOUDSAVES_HANDOFF_TTL_S", 600)
+CLOUDSAVES_HANDOFF_OFFER_TTL_S = env_int("CLOUDSAVES_HANDOFF_OFFER_TTL_S", 120)
+# A device's last_seen_at is written at most this often, not on every request.
+CLOUDSAVES_LAST_SEEN_RESOLUTION_S = 60
+CLOUDSAVES_WS_TICKET_TTL_S = 30
+DATA_UPLOAD_MAX_MEMORY_SIZE = CLOUDSAVES_MAX_REQUEST_BYTES
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    "loggers": {"django.channels.server": {"level": "WARNING"}},
+}
+# A socket refreshes its presence row every heartbeat; a row older than the TTL (a
+# process that died without closing its sockets) no longer counts as online.
+CLOUDSAVES_PRESENCE_HEARTBEAT_S = env_int("CLOUDSAVES_PRESENCE_HEARTBEAT_S", 25)
+CLOUDSAVES_PRESENCE_TTL_S = env_int("CLOUDSAVES_PRESENCE_TTL_S", 75)
+# Operators of a private instance can close the sign-up page.
+CLOUDSAVES_OPEN_SIGNUP = env_bool("CLOUDSAVES_OPEN_SIGNUP", True)
