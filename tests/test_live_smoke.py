@@ -34,6 +34,9 @@ def test_healthz_on_daphne(live_server_proc):
     response = httpx.get(f"{live_server_proc.url}/healthz", timeout=5)
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
+    css = httpx.get(f"{live_server_proc.url}/static/css/app.css", timeout=5)
+    assert css.status_code == 200
+    assert css.headers["content-type"].startswith("text/css")
 
 
 async def test_bearer_websocket_gets_hello(live_server_proc, user):

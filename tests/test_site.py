@@ -64,3 +64,10 @@ def test_admin_never_shows_token_hashes(client, user, make_device, django_user_m
         assert device.token_hash.encode() not in page.content
         assert token.encode() not in page.content
         assert b"token_hash" not in page.content
+
+
+def test_static_files_are_served_by_the_app(client):
+    # daphne serves no files: the app itself must, or every page is unstyled.
+    response = client.get("/static/css/app.css")
+    assert response.status_code == 200
+    assert b"--" in b"".join(response.streaming_content)
