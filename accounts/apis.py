@@ -141,6 +141,7 @@ class WsTicketApi(APIView):
 
 class DeviceListApi(APIView):
     @extend_schema(
+        operation_id="devices_list",
         responses=inline_serializer(
             "DeviceList",
             {

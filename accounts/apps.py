@@ -6,4 +6,4 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and devices"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401
+        from . import schema, signals  # noqa: F401

@@ -12,6 +12,8 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from sync.crypto import CryptoError
+
 from .errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -81,6 +83,15 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             headers["Retry-After"] = str(int(exc.wait))
             details["retry_after"] = int(exc.wait)
         return Response(error_body(code, message, details), status=exc.status_code, headers=headers)
+    if isinstance(exc, CryptoError):
+        # Stored content that does not decrypt: tampering, a swapped row, or a missing
+        # encryption key. Never served as anything but an error; loudly logged.
+        logger.error("content failed to decrypt in %s: %s", context.get("view"), exc)
+        set_rollback()
+        return Response(
+            error_body("content_unreadable", f"Stored content could not be decrypted: {exc}"),
+            status=500,
+        )
     # Anything else is a bug: log it with its traceback and answer in the same shape.
     logger.exception("Unhandled error in %s", context.get("view"))
     set_rollback()

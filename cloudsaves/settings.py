@@ -260,6 +260,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "DeviceKindEnum": "accounts.models.Device.Kind",
+        "ItemKindEnum": "sync.models.Item.Kind",
+        "ConflictStatusEnum": "sync.models.Conflict.Status",
+        "ResultStatusEnum": ["applied", "merged", "conflict", "unchanged", "rejected"],
+        "ConflictResolutionEnum": "sync.models.Conflict.Resolution",
+    },
 }
 
 # Limits, published by GET /api/v1/info so clients never hard-code them.

@@ -7,6 +7,7 @@ from . import views
 api_v1 = [
     path("info", views.InfoApi.as_view(), name="info"),
     path("", include("accounts.urls")),
+    path("", include("sync.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]
 

@@ -1,0 +1,429 @@
+"""Sync, item, version and conflict endpoints: validate, call one service or selector,
+serialize."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from django.http import HttpResponse
+from django.utils.http import content_disposition_header
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cloudsaves.errors import ApplicationError, InvalidInput
+
+from . import keys, schemas, selectors, services
+from .changes import Rejected, encode_cursor, item_dict, valid_text
+from .models import Conflict, Item
+
+RESULT_RESPONSES = {200: schemas.ResultSerializer, 409: schemas.ResultSerializer}
+REJECTED_STATUS = {"invalid": 400, "bad_base_version": 400, "too_large": 413, "not_found": 404}
+
+
+class PreconditionRequired(ApplicationError):
+    status_code = 428
+    code = "precondition_required"
+    default_message = 'Name the version you edited: If-Match: "v<version>" or base_version.'
+
+
+def _int(value: Any, name: str, *, low: int = 0, high: int | None = None) -> int:
+    if isinstance(value, bool):
+        raise InvalidInput(f"{name} must be an integer.")
+    try:
+        number = int(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{name} must be an integer.") from exc
+    if number < low or (high is not None and number > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise InvalidInput(f"{name} must be {bound}.")
+    return number
+
+
+_ETAG = re.compile(r'^\s*(?:W/)?"v(\d+)"\s*$')
+
+
+def _if_match(request: Request) -> int | None:
+    header = request.headers.get("If-Match")
+    if header is None:
+        return None
+    match = _ETAG.match(header)
+    if not match:
+        raise InvalidInput('If-Match must be an ETag of this API, like "v3".')
+    return int(match.group(1))
+
+
+def _body(request: Request) -> dict[str, Any]:
+    data = request.data
+    if not isinstance(data, dict):
+        raise InvalidInput("The body must be a JSON object.")
+    return data
+
+
+def _result_response(result: dict[str, Any]) -> Response:
+    """Push semantics over REST: 200 with the Result, 409 with it for a conflict, and a
+    rejected change as an error whose details carry the Result."""
+    headers = {}
+    if result.get("item"):
+        headers["ETag"] = f'"v{result["item"]["version"]}"'
+    if result["status"] == "rejected":
+        error = result["error"]
+        raise ApplicationError(
+            error["message"],
+            code=error["code"],
+            status_code=REJECTED_STATUS.get(error["code"], 400),
+            details={"result": result},
+        )
+    code = status.HTTP_409_CONFLICT if result["status"] == "conflict" else status.HTTP_200_OK
+    return Response(result, status=code, headers=headers)
+
+
+# -- push and pull ----------------------------------------------------------------------------
+
+
+class PushApi(APIView):
+    @extend_schema(request=schemas.PushInputSerializer, responses=schemas.PushOutputSerializer)
+    def post(self, request: Request) -> Response:
+        body = _body(request)
+        changes = body.get("changes")
+        if not isinstance(changes, list):
+            raise InvalidInput("'changes' must be a list of changes.")
+        results, seq = services.changes_push(
+            user=request.user, device=request.auth, changes=changes
+        )
+        return Response({"results": results, "cursor": encode_cursor(request.user.id, seq)})
+
+
+class ChangesApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("since", str, description="cursor; empty to start from scratch"),
+            OpenApiParameter("limit", int, description="1..1000, default 500"),
+        ],
+        responses=schemas.ChangesOutputSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        limit = _int(request.query_params.get("limit", 500), "limit", low=1, high=1000)
+        return Response(
+            selectors.changes_since(
+                user=request.user, since=request.query_params.get("since"), limit=limit
+            )
+        )
+
+
+class StatusApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("since", str)],
+        responses=schemas.SyncStatusSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        return Response(
+            selectors.sync_status(user=request.user, since=request.query_params.get("since"))
+        )
+
+
+# -- items ------------------------------------------------------------------------------------
+
+
+def _flag(value: str | None, name: str) -> bool | None:
+    if value in (None, "", "all"):
+        return None
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise InvalidInput(f"{name} must be true, false or all.")
+
+
+class ItemListApi(APIView):
+    parser_classes = [JSONParser, MultiPartParser]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("kind", str, enum=["text", "binary"]),
+            OpenApiParameter("deleted", str, description="true, false (default) or all"),
+            OpenApiParameter("has_conflict", bool),
+            OpenApiParameter("q", str, description="name contains"),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("offset", int),
+        ],
+        responses=schemas.ItemListSerializer,
+        operation_id="items_list",
+    )
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        kind = params.get("kind") or None
+        if kind is not None and kind not in Item.Kind.values:
+            raise InvalidInput("kind must be text or binary.")
+        deleted = _flag(params.get("deleted", "false"), "deleted")
+        limit = _int(params.get("limit", 100), "limit", low=1, high=500)
+        offset = _int(params.get("offset", 0), "offset")
+        qs = selectors.item_list(
+            user=request.user,
+            kind=kind,
+            deleted=deleted,
+            has_conflict=_flag(params.get("has_conflict"), "has_conflict"),
+            q=params.get("q") or None,
+        )
+        page = list(qs[offset : offset + limit + 1])
+        next_url = None
+        if len(page) > limit:
+            query = params.copy()
+            query["offset"] = str(offset + limit)
+            query["limit"] = str(limit)
+            next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+        return Response({"results": [item_dict(i) for i in page[:limit]], "next": next_url})
+
+    @extend_schema(
+        request={
+            "application/json": schemas.ItemCreateSerializer,
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "id": {"type": "string", "format": "uuid"},
+                    "kind": {"type": "string", "enum": ["binary", "text"]},
+                    "name": {"type": "string"},
+                    "content_type": {"type": "string"},
+                    "modified_at": {"type": "string", "format": "date-time"},
+                },
+                "required": ["file"],
+            },
+        },
+        responses={201: schemas.ItemSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        data = None
+        if "file" in request.FILES:
+            upload = request.FILES["file"]
+            raw = {
+                "kind": request.data.get("kind") or "binary",
+                "name": request.data.get("name") or upload.name,
+                "content_type": request.data.get("content_type")
+                or upload.content_type
+                or "application/octet-stream",
+            }
+            if request.data.get("id"):
+                raw["item_id"] = request.data["id"]
+            if request.data.get("modified_at"):
+                raw["modified_at"] = request.data["modified_at"]
+            content = upload.read()
+            if raw["kind"] == "text":
+                try:
+                    raw["content"] = content.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise InvalidInput("A text file must be UTF-8.") from exc
+            else:
+                data = content
+        else:
+            raw = {
+                k: v
+                for k, v in _body(request).items()
+                if k in {"kind", "name", "content_type", "content", "content_b64", "modified_at"}
+            }
+            if _body(request).get("id") is not None:
+                raw["item_id"] = _body(request)["id"]
+        raw.setdefault("item_id", str(uuid.uuid4()))
+        raw.update(op="put", base_version=None)
+        result = services.item_write(
+            user=request.user, device=request.auth, raw=raw, data=data, create_only=True
+        )
+        response = _result_response(result)
+        response.status_code = status.HTTP_201_CREATED
+        response.data = result["item"]
+        return response
+
+
+class ItemDetailApi(APIView):
+    @extend_schema(responses=schemas.ItemWithContentSerializer)
+    def get(self, request: Request, item_id: uuid.UUID) -> Response:
+        data = selectors.item_with_content(user=request.user, item_id=item_id)
+        return Response(data, headers={"ETag": f'"v{data["version"]}"'})
+
+    def _write(self, request: Request, item_id: uuid.UUID, *, partial: bool) -> Response:
+        body = _body(request)
+        if_match = _if_match(request)
+        if if_match is None and "base_version" not in body:
+            raise PreconditionRequired()
+        if not partial and body.get("content") is None and body.get("content_b64") is None:
+            raise InvalidInput("PUT replaces the content: send content (or use PATCH).")
+        raw = {
+            k: v
+            for k, v in body.items()
+            if k in {"kind", "name", "content_type", "content", "content_b64", "modified_at"}
+        }
+        raw.update(item_id=str(item_id), op="put", base_version=body.get("base_version"))
+        result = services.item_write(
+            user=request.user, device=request.auth, raw=raw, if_match=if_match
+        )
+        return _result_response(result)
+
+    @extend_schema(request=schemas.ItemWriteSerializer, responses=RESULT_RESPONSES)
+    def put(self, request: Request, item_id: uuid.UUID) -> Response:
+        return self._write(request, item_id, partial=False)
+
+    @extend_schema(request=schemas.ItemWriteSerializer, responses=RESULT_RESPONSES)
+    def patch(self, request: Request, item_id: uuid.UUID) -> Response:
+        return self._write(request, item_id, partial=True)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("base_version", int)],
+        request=None,
+        responses=RESULT_RESPONSES,
+    )
+    def delete(self, request: Request, item_id: uuid.UUID) -> Response:
+        if_match = _if_match(request)
+        base = request.query_params.get("base_version")
+        if base is None and request.body:
+            base = _body(request).get("base_version")
+        if if_match is None and base is None:
+            raise PreconditionRequired()
+        raw = {"item_id": str(item_id), "op": "delete"}
+        if base is not None:
+            raw["base_version"] = _int(base, "base_version")
+        result = services.item_write(
+            user=request.user, device=request.auth, raw=raw, if_match=if_match
+        )
+        return _result_response(result)
+
+
+def raw_content_response(item: Item, version, content: bytes) -> HttpResponse:
+    response = HttpResponse(content, content_type=version.content_type or item.content_type)
+    filename = version.name or item.name or str(item.item_id)
+    # Always a download, never rendered in our origin: user content could be HTML.
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response["ETag"] = f'"v{version.number}"' if version.number else ""
+    return response
+
+
+class ItemContentApi(APIView):
+    parser_classes: list = []
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request: Request, item_id: uuid.UUID) -> HttpResponse:
+        item = selectors.item_get(user=request.user, item_id=item_id)
+        if item.deleted:
+            raise ApplicationError("The item is deleted.", code="deleted", status_code=404)
+        content = selectors.version_content(user=request.user, item=item, version=item.head)
+        return raw_content_response(item, item.head, content)
+
+    @extend_schema(
+        request={"application/octet-stream": OpenApiTypes.BINARY},
+        parameters=[OpenApiParameter("X-Base-Version", int, OpenApiParameter.HEADER)],
+        responses=RESULT_RESPONSES,
+    )
+    def put(self, request: Request, item_id: uuid.UUID) -> Response:
+        if_match = _if_match(request)
+        base_header = request.headers.get("X-Base-Version")
+        if if_match is None and base_header is None:
+            raise PreconditionRequired()
+        item = selectors.item_get(user=request.user, item_id=item_id)
+        body = request.body
+        raw: dict[str, Any] = {"item_id": str(item_id), "op": "put"}
+        if base_header is not None:
+            raw["base_version"] = _int(base_header, "X-Base-Version")
+        content_type = request.headers.get("Content-Type")
+        if content_type:
+            raw["content_type"] = content_type[:255]
+        data = None
+        if item.kind == Item.Kind.TEXT:
+            try:
+                raw["content"] = body.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InvalidInput("A text item's content must be UTF-8.") from exc
+        else:
+            data = body
+        result = services.item_write(
+            user=request.user, device=request.auth, raw=raw, data=data, if_match=if_match
+        )
+        return _result_response(result)
+
+
+class ItemRestoreApi(APIView):
+    @extend_schema(request=schemas.RestoreInputSerializer, responses=schemas.ResultSerializer)
+    def post(self, request: Request, item_id: uuid.UUID) -> Response:
+        body = schemas.RestoreInputSerializer(data=_body(request))
+        body.is_valid(raise_exception=True)
+        result = services.item_restore(
+            user=request.user, device=request.auth, item_id=item_id, **body.validated_data
+        )
+        return _result_response(result)
+
+
+class VersionListApi(APIView):
+    @extend_schema(responses=schemas.VersionListSerializer, operation_id="items_versions_list")
+    def get(self, request: Request, item_id: uuid.UUID) -> Response:
+        versions = selectors.version_list(user=request.user, item_id=item_id)
+        return Response({"results": [selectors.version_dict(v) for v in versions], "next": None})
+
+
+class VersionDetailApi(APIView):
+    @extend_schema(responses=schemas.VersionWithContentSerializer)
+    def get(self, request: Request, item_id: uuid.UUID, number: int) -> Response:
+        item, version = selectors.version_get(user=request.user, item_id=item_id, number=number)
+        return Response(
+            selectors.version_with_content(
+                version, item=item, key=keys.data_key(request.user.id), device_names={}
+            )
+        )
+
+
+class VersionContentApi(APIView):
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request: Request, item_id: uuid.UUID, number: int) -> HttpResponse:
+        item, version = selectors.version_get(user=request.user, item_id=item_id, number=number)
+        content = selectors.version_content(user=request.user, item=item, version=version)
+        return raw_content_response(item, version, content)
+
+
+# -- conflicts --------------------------------------------------------------------------------
+
+
+class ConflictListApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str, enum=Conflict.Status.values)],
+        responses=schemas.ConflictListSerializer,
+        operation_id="conflicts_list",
+    )
+    def get(self, request: Request) -> Response:
+        status_filter = request.query_params.get("status") or None
+        if status_filter is not None and status_filter not in Conflict.Status.values:
+            raise InvalidInput("status must be open, auto_resolved or resolved.")
+        conflicts = selectors.conflict_list(user=request.user, status=status_filter)[:500]
+        return Response(
+            {"results": [selectors.conflict_summary(c) for c in conflicts], "next": None}
+        )
+
+
+class ConflictDetailApi(APIView):
+    @extend_schema(responses=schemas.ConflictDetailSerializer)
+    def get(self, request: Request, conflict_id: uuid.UUID) -> Response:
+        return Response(selectors.conflict_detail(user=request.user, conflict_id=conflict_id))
+
+
+class ConflictResolveApi(APIView):
+    @extend_schema(request=schemas.ResolveInputSerializer, responses=RESULT_RESPONSES)
+    def post(self, request: Request, conflict_id: uuid.UUID) -> Response:
+        body = schemas.ResolveInputSerializer(data=_body(request))
+        body.is_valid(raise_exception=True)
+        content = body.validated_data.get("content")
+        if content is not None:
+            try:
+                valid_text(content)
+            except Rejected as exc:
+                raise InvalidInput(exc.message) from exc
+        result = services.conflict_resolve(
+            user=request.user,
+            device=request.auth,
+            conflict_id=conflict_id,
+            **body.validated_data,
+        )
+        return _result_response(result)

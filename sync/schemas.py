@@ -1,0 +1,170 @@
+"""Serializers that document the sync API's shapes in the OpenAPI schema. The views build
+their payloads directly (see sync.changes and sync.selectors) for speed; these classes are
+the schema's description of the same shapes, checked against real responses in
+tests/test_schema.py."""
+
+from rest_framework import serializers
+
+from .models import Conflict, Item, Version
+
+STATUSES = ["applied", "merged", "conflict", "unchanged", "rejected"]
+
+
+class ItemSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=Item.Kind.choices)
+    name = serializers.CharField()
+    content_type = serializers.CharField()
+    version = serializers.IntegerField()
+    size = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    modified_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    deleted = serializers.BooleanField()
+    has_conflict = serializers.BooleanField()
+    seq = serializers.CharField(help_text="a cursor at this item's change")
+    device_id = serializers.UUIDField(allow_null=True, help_text="the last writer")
+
+
+class ItemWithContentSerializer(ItemSerializer):
+    content = serializers.CharField(required=False, help_text="text items")
+    content_b64 = serializers.CharField(required=False, help_text="binary items, inline")
+    content_url = serializers.CharField(required=False, help_text="binary items, large")
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ResultSerializer(serializers.Serializer):
+    change_id = serializers.UUIDField(allow_null=True)
+    status = serializers.ChoiceField(choices=STATUSES)
+    item = ItemSerializer(allow_null=True)
+    conflict_id = serializers.UUIDField(required=False)
+    error = ErrorDetailSerializer(required=False)
+    copy = ItemSerializer(required=False, help_text="resolve with choice 'both'")
+
+
+class ChangeSerializer(serializers.Serializer):
+    change_id = serializers.UUIDField()
+    item_id = serializers.UUIDField()
+    op = serializers.ChoiceField(choices=["put", "delete"])
+    base_version = serializers.IntegerField(allow_null=True)
+    kind = serializers.ChoiceField(choices=Item.Kind.choices, required=False)
+    name = serializers.CharField(required=False)
+    content_type = serializers.CharField(required=False)
+    content = serializers.CharField(required=False)
+    content_b64 = serializers.CharField(required=False)
+    modified_at = serializers.DateTimeField(required=False)
+
+
+class PushInputSerializer(serializers.Serializer):
+    changes = ChangeSerializer(many=True)
+
+
+class PushOutputSerializer(serializers.Serializer):
+    results = ResultSerializer(many=True)
+    cursor = serializers.CharField()
+
+
+class ChangesOutputSerializer(serializers.Serializer):
+    changes = ItemWithContentSerializer(many=True)
+    cursor = serializers.CharField()
+    has_more = serializers.BooleanField()
+
+
+class SyncStatusSerializer(serializers.Serializer):
+    cursor = serializers.CharField()
+    behind = serializers.IntegerField()
+
+
+class ItemListSerializer(serializers.Serializer):
+    results = ItemSerializer(many=True)
+    next = serializers.URLField(allow_null=True)
+
+
+class ItemWriteSerializer(serializers.Serializer):
+    base_version = serializers.IntegerField(required=False, help_text="or If-Match")
+    kind = serializers.ChoiceField(choices=Item.Kind.choices, required=False)
+    name = serializers.CharField(required=False)
+    content_type = serializers.CharField(required=False)
+    content = serializers.CharField(required=False)
+    content_b64 = serializers.CharField(required=False)
+    modified_at = serializers.DateTimeField(required=False)
+
+
+class ItemCreateSerializer(ItemWriteSerializer):
+    id = serializers.UUIDField(required=False, help_text="chosen by the client, or generated")
+    base_version = None
+
+
+class VersionSerializer(serializers.Serializer):
+    number = serializers.IntegerField(allow_null=True)
+    parent = serializers.IntegerField(allow_null=True)
+    merge_parent = serializers.IntegerField(allow_null=True)
+    origin = serializers.ChoiceField(choices=Version.Origin.choices)
+    name = serializers.CharField()
+    content_type = serializers.CharField()
+    deleted = serializers.BooleanField()
+    size = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    device_id = serializers.UUIDField(allow_null=True)
+    modified_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+
+
+class VersionWithContentSerializer(VersionSerializer):
+    device_name = serializers.CharField(required=False, allow_null=True)
+    content = serializers.CharField(required=False)
+    content_b64 = serializers.CharField(required=False)
+    content_url = serializers.CharField(required=False)
+
+
+class VersionListSerializer(serializers.Serializer):
+    results = VersionSerializer(many=True)
+    next = serializers.URLField(allow_null=True)
+
+
+class ConflictSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    item_id = serializers.UUIDField()
+    item_name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=Item.Kind.choices)
+    status = serializers.ChoiceField(choices=Conflict.Status.choices)
+    reason = serializers.ChoiceField(choices=Conflict.Reason.choices)
+    resolution = serializers.ChoiceField(choices=Conflict.Resolution.choices, allow_null=True)
+    resolved_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class HunkSerializer(serializers.Serializer):
+    base_start = serializers.IntegerField()
+    base_end = serializers.IntegerField()
+    base = serializers.CharField()
+    head = serializers.CharField()
+    incoming = serializers.CharField()
+
+
+class ConflictDetailSerializer(ConflictSerializer):
+    base = VersionWithContentSerializer(allow_null=True)
+    server = VersionWithContentSerializer()
+    incoming = VersionWithContentSerializer()
+    head_version = serializers.IntegerField()
+    hunks = HunkSerializer(many=True)
+
+
+class ConflictListSerializer(serializers.Serializer):
+    results = ConflictSerializer(many=True)
+    next = serializers.URLField(allow_null=True)
+
+
+class RestoreInputSerializer(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1)
+    base_version = serializers.IntegerField(min_value=0)
+
+
+class ResolveInputSerializer(serializers.Serializer):
+    choice = serializers.ChoiceField(choices=Conflict.Resolution.choices)
+    base_version = serializers.IntegerField(min_value=0)
+    content = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)

@@ -1,0 +1,274 @@
+"""Reads of synced content. Every query is filtered by its user: another user's ids answer
+exactly like ids that do not exist."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+
+from accounts.models import Device, User
+from cloudsaves.errors import ApplicationError, NotFound
+
+from . import keys
+from .changes import BadCursor, decode_cursor, encode_cursor, iso, item_dict
+from .merging import merge3
+from .models import Conflict, Item, SyncState, Version
+from .services import open_version
+
+
+class BadCursorError(ApplicationError):
+    code = "bad_cursor"
+    default_message = "The cursor is malformed or belongs to someone else."
+
+
+class ResyncRequired(ApplicationError):
+    status_code = 409
+    code = "resync_required"
+    default_message = "This cursor can no longer be served: discard it and pull from scratch."
+
+
+def _state(user: User) -> tuple[int, int]:
+    row = SyncState.objects.filter(user=user).values_list("last_seq", "purged_seq").first()
+    return row or (0, 0)
+
+
+def cursor_seq(*, user: User, cursor: str | None) -> int:
+    """The sequence number a client's cursor stands for, checked against the server."""
+    try:
+        seq = decode_cursor(user.id, cursor)
+    except BadCursor as exc:
+        raise BadCursorError() from exc
+    last_seq, purged_seq = _state(user)
+    if seq > last_seq:
+        raise ResyncRequired("The cursor is ahead of the server (was it restored from a backup?).")
+    if 0 < seq < purged_seq:
+        raise ResyncRequired("Deleted items older than this cursor were purged.")
+    return seq
+
+
+def content_url(item_id: uuid.UUID, number: int) -> str:
+    return f"/api/v1/items/{item_id}/versions/{number}/content"
+
+
+def with_content(item: Item, key: bytes | None) -> dict[str, Any]:
+    """An item with its head content, as pulls and item reads carry it."""
+    data = item_dict(item)
+    if item.deleted or item.head is None or key is None:
+        return data
+    if item.kind == Item.Kind.BINARY and item.size > settings.CLOUDSAVES_INLINE_BINARY_MAX:
+        data["content_url"] = content_url(item.item_id, item.version)
+        return data
+    content = open_version(key, item.user_id, item.head, item_id=item.item_id)
+    if item.kind == Item.Kind.TEXT:
+        data["content"] = content.decode("utf-8")
+    else:
+        data["content_b64"] = base64.b64encode(content).decode("ascii")
+    return data
+
+
+def changes_since(*, user: User, since: str | None, limit: int = 500) -> dict[str, Any]:
+    """Every item whose latest change is after `since`, in sequence order, latest state
+    only. Paging with the returned cursor until `has_more` is false sees every committed
+    change exactly once: writers of one user commit in sequence order (services._begin)."""
+    seq = cursor_seq(user=user, cursor=since)
+    rows = list(
+        Item.objects.filter(user=user, seq__gt=seq)
+        .select_related("head")
+        .only(*_PULL_FIELDS)
+        .order_by("seq")[: limit + 1]
+    )
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    key = keys.data_key(user.id) if rows else None
+    return {
+        "changes": [with_content(item, key) for item in rows],
+        "cursor": encode_cursor(user.id, rows[-1].seq if rows else seq),
+        "has_more": has_more,
+    }
+
+
+_PULL_FIELDS = (
+    "pk_id",
+    "user_id",
+    "item_id",
+    "kind",
+    "name",
+    "content_type",
+    "version",
+    "size",
+    "sha256",
+    "modified_at",
+    "updated_at",
+    "deleted",
+    "has_conflict",
+    "seq",
+    "device_id",
+    "head__id",
+    "head__sealed",
+)
+
+
+def sync_status(*, user: User, since: str | None) -> dict[str, Any]:
+    seq = cursor_seq(user=user, cursor=since)
+    last_seq, _ = _state(user)
+    return {
+        "cursor": encode_cursor(user.id, last_seq),
+        "behind": Item.objects.filter(user=user, seq__gt=seq).count(),
+    }
+
+
+def latest_cursor(*, user: User) -> str:
+    return encode_cursor(user.id, _state(user)[0])
+
+
+# -- items and versions ---------------------------------------------------------------------
+
+
+def item_list(
+    *,
+    user: User,
+    kind: str | None = None,
+    deleted: bool | None = False,
+    has_conflict: bool | None = None,
+    q: str | None = None,
+) -> QuerySet[Item]:
+    qs = Item.objects.filter(user=user)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if deleted is not None:
+        qs = qs.filter(deleted=deleted)
+    if has_conflict is not None:
+        qs = qs.filter(has_conflict=has_conflict)
+    if q:
+        qs = qs.filter(name__icontains=q)
+    return qs.order_by("-updated_at", "pk_id")
+
+
+def item_get(*, user: User, item_id: uuid.UUID) -> Item:
+    item = Item.objects.filter(user=user, item_id=item_id).select_related("head").first()
+    if item is None:
+        raise NotFound("No such item.")
+    return item
+
+
+def item_with_content(*, user: User, item_id: uuid.UUID) -> dict[str, Any]:
+    item = item_get(user=user, item_id=item_id)
+    return with_content(item, keys.data_key(user.id))
+
+
+def version_list(*, user: User, item_id: uuid.UUID) -> list[Version]:
+    item = item_get(user=user, item_id=item_id)
+    return list(
+        Version.objects.filter(item=item, number__isnull=False).defer("sealed").order_by("-number")
+    )
+
+
+def version_get(*, user: User, item_id: uuid.UUID, number: int) -> tuple[Item, Version]:
+    item = item_get(user=user, item_id=item_id)
+    version = Version.objects.filter(item=item, number=number).first()
+    if version is None:
+        raise NotFound("No such version.")
+    return item, version
+
+
+def version_content(*, user: User, item: Item, version: Version) -> bytes:
+    return open_version(keys.data_key(user.id), user.id, version, item_id=item.item_id)
+
+
+def version_dict(version: Version, device_names: dict | None = None) -> dict[str, Any]:
+    data = {
+        "number": version.number,
+        "parent": version.parent,
+        "merge_parent": version.merge_parent,
+        "origin": version.origin,
+        "name": version.name,
+        "content_type": version.content_type,
+        "deleted": version.deleted,
+        "size": version.size,
+        "sha256": version.sha256,
+        "device_id": str(version.device_id) if version.device_id else None,
+        "modified_at": iso(version.modified_at),
+        "created_at": iso(version.created_at),
+    }
+    if device_names is not None:
+        data["device_name"] = device_names.get(version.device_id)
+    return data
+
+
+def version_with_content(
+    version: Version, *, item: Item, key: bytes, device_names: dict
+) -> dict[str, Any]:
+    data = version_dict(version, device_names)
+    content = open_version(key, item.user_id, version, item_id=item.item_id)
+    if item.kind == Item.Kind.TEXT:
+        data["content"] = content.decode("utf-8")
+    elif len(content) > settings.CLOUDSAVES_INLINE_BINARY_MAX and version.number:
+        data["content_url"] = content_url(item.item_id, version.number)
+    else:
+        data["content_b64"] = base64.b64encode(content).decode("ascii")
+    return data
+
+
+# -- conflicts ------------------------------------------------------------------------------
+
+
+def conflict_list(*, user: User, status: str | None = None) -> QuerySet[Conflict]:
+    qs = Conflict.objects.filter(user=user).select_related("item")
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("-created_at")
+
+
+def conflict_summary(conflict: Conflict) -> dict[str, Any]:
+    return {
+        "id": str(conflict.id),
+        "item_id": str(conflict.item.item_id),
+        "item_name": conflict.item.name,
+        "kind": conflict.item.kind,
+        "status": conflict.status,
+        "reason": conflict.reason,
+        "resolution": conflict.resolution or None,
+        "resolved_at": iso(conflict.resolved_at),
+        "created_at": iso(conflict.created_at),
+    }
+
+
+def conflict_detail(*, user: User, conflict_id: uuid.UUID) -> dict[str, Any]:
+    conflict = (
+        Conflict.objects.select_related("item", "base", "server", "incoming")
+        .filter(Q(user=user), id=conflict_id)
+        .first()
+    )
+    if conflict is None:
+        raise NotFound("No such conflict.")
+    item = conflict.item
+    key = keys.data_key(user.id)
+    versions = [v for v in (conflict.base, conflict.server, conflict.incoming) if v is not None]
+    names = dict(
+        Device.objects.filter(id__in={v.device_id for v in versions if v.device_id}).values_list(
+            "id", "name"
+        )
+    )
+
+    def side(version: Version | None) -> dict[str, Any] | None:
+        if version is None:
+            return None
+        return version_with_content(version, item=item, key=key, device_names=names)
+
+    data = conflict_summary(conflict)
+    data.update(
+        base=side(conflict.base),
+        server=side(conflict.server),
+        incoming=side(conflict.incoming),
+        head_version=item.version,
+        hunks=[],
+    )
+    if item.kind == Item.Kind.TEXT and conflict.reason == Conflict.Reason.OVERLAPPING_EDITS:
+        base_text = data["base"]["content"] if data["base"] else ""
+        merged = merge3(base_text, data["server"]["content"], data["incoming"]["content"])
+        data["hunks"] = [h.as_dict() for h in merged.hunks]
+    return data
