@@ -22,7 +22,7 @@ run: migrate
 	@echo ""
 	@echo "  Cloud-Saves is starting at http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
 	@echo ""
-	$(BIN)/daphne -b $(HOST) -p $(PORT) cloudsaves.asgi:application
+	$(BIN)/python -m cloudsaves.serve --host $(HOST) --port $(PORT)
 
 superuser: migrate
 	$(BIN)/python manage.py createsuperuser

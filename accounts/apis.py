@@ -148,7 +148,7 @@ class DeviceListApi(APIView):
                 "results": DeviceOutputSerializer(many=True),
                 "next": serializers.CharField(allow_null=True),
             },
-        )
+        ),
     )
     def get(self, request: Request) -> Response:
         devices = list(selectors.device_list(user=request.user))

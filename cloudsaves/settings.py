@@ -295,5 +295,7 @@ LOGGING = {
 # process that died without closing its sockets) no longer counts as online.
 CLOUDSAVES_PRESENCE_HEARTBEAT_S = env_int("CLOUDSAVES_PRESENCE_HEARTBEAT_S", 25)
 CLOUDSAVES_PRESENCE_TTL_S = env_int("CLOUDSAVES_PRESENCE_TTL_S", 75)
+# How often each socket re-reads the change sequence in case a notification was lost.
+CLOUDSAVES_WS_RECHECK_S = env_int("CLOUDSAVES_WS_RECHECK_S", 10)
 # Operators of a private instance can close the sign-up page.
 CLOUDSAVES_OPEN_SIGNUP = env_bool("CLOUDSAVES_OPEN_SIGNUP", True)

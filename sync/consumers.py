@@ -1,5 +1,10 @@
 """The one WebSocket endpoint, `/ws/v1/`.
 
+Each socket keeps its own cursor. A channel-layer notification only says "something
+changed"; the socket then reads the database from its cursor, so a notification that is
+dropped (the in-memory layer drops under bursts, Redis may be down) delays a change and
+never loses or duplicates it, and a periodic re-check catches the last one if it was lost.
+
 Apps register the client message types they handle (`register_handler`), so this module
 never imports upward: handoff adds `active` and `activity` from its AppConfig.ready.
 Channel-layer events addressed to the socket are methods named after their type
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,14 +29,19 @@ from django.utils import timezone
 from accounts import realtime
 from accounts.apis import devices_payload
 from accounts.models import Connection, Device
-from accounts.selectors import devices_by_id
+from accounts.selectors import devices_by_id, online_cutoff
+from cloudsaves.errors import ApplicationError
+
+from . import selectors
+from .changes import decode_cursor
+from .models import Conflict, SyncState
 
 logger = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 64 * 1024
+REPLAY_PAGE = 500
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_REVOKED = 4403
-CLOSE_TOO_BIG = 1009
 
 Handler = Callable[["SyncConsumer", dict[str, Any]], Awaitable[None]]
 _handlers: dict[str, Handler] = {}
@@ -51,7 +62,9 @@ def register_hello_extra(extra: Callable[[SyncConsumer], Awaitable[dict[str, Any
 class SyncConsumer(AsyncWebsocketConsumer):
     device: Device | None = None
     connection_id = None
-    heartbeat_task: asyncio.Task | None = None
+    background: asyncio.Task | None = None
+    cursor: str | None = None  # set by `subscribe`; None means no change stream yet
+    cursor_seq = 0
 
     async def connect(self) -> None:
         device = self.scope.get("device")
@@ -62,15 +75,18 @@ class SyncConsumer(AsyncWebsocketConsumer):
         self.device = device
         self.user = device.user
         self.session_key = self.scope.get("session_key", "")
-        for group in self.groups_for_device():
-            await self.channel_layer.group_add(group, self.channel_name)
+        self.stream_lock = asyncio.Lock()
+        await self._join_groups()
         self.connection_id = await self._open_connection()
-        self.heartbeat_task = asyncio.create_task(self._heartbeat())
-        hello: dict[str, Any] = {"device": await self._device_payload(device.id)}
+        self.background = asyncio.create_task(self._keep_alive())
+        hello: dict[str, Any] = {
+            "device": await self._device_payload(device.id),
+            "cursor": await database_sync_to_async(selectors.latest_cursor)(user=self.user),
+        }
         for extra in _hello_extras:
             hello.update(await extra(self))
         await self.send_message("hello", **hello)
-        await self.channel_layer.group_send(
+        await self._group_send(
             realtime.user_group(self.user.id),
             {"type": "device.changed", "device_id": str(device.id), "origin": self.channel_name},
         )
@@ -78,24 +94,36 @@ class SyncConsumer(AsyncWebsocketConsumer):
     def groups_for_device(self) -> list[str]:
         return [realtime.user_group(self.user.id), realtime.device_group(self.device.id)]
 
+    async def _join_groups(self) -> None:
+        try:
+            for group in self.groups_for_device():
+                await self.channel_layer.group_add(group, self.channel_name)
+        except Exception:
+            # Without the layer the socket still works: the periodic re-check streams
+            # changes, only later than a notification would.
+            logger.warning("channel layer unavailable; socket falls back to re-checking")
+
+    async def _group_send(self, group: str, message: dict[str, Any]) -> None:
+        try:
+            await self.channel_layer.group_send(group, message)
+        except Exception:
+            logger.warning("channel layer send to %s failed", group)
+
     async def disconnect(self, code: int) -> None:
         if self.device is None:
             return
-        if self.heartbeat_task is not None:
-            self.heartbeat_task.cancel()
+        if self.background is not None:
+            self.background.cancel()
         for group in self.groups_for_device():
             try:
                 await self.channel_layer.group_discard(group, self.channel_name)
             except Exception:
                 logger.warning("group_discard failed for %s", group)
         await self._close_connection()
-        try:
-            await self.channel_layer.group_send(
-                realtime.user_group(self.user.id),
-                {"type": "device.changed", "device_id": str(self.device.id)},
-            )
-        except Exception:
-            logger.warning("presence notification failed; other sockets see it on expiry")
+        await self._group_send(
+            realtime.user_group(self.user.id),
+            {"type": "device.changed", "device_id": str(self.device.id)},
+        )
 
     # -- frames from the client ---------------------------------------------------------
 
@@ -104,7 +132,12 @@ class SyncConsumer(AsyncWebsocketConsumer):
             return
         raw = text_data if text_data is not None else bytes_data
         if raw is not None and len(raw) > MAX_FRAME_BYTES:
-            await self.close(code=CLOSE_TOO_BIG)
+            # An error rather than close 1009: the WebSocket layer only lets applications
+            # close with 1000 or 3000-4999. Frames over 1 MiB never reach this point: the
+            # transport drops the connection (cloudsaves/serve.py).
+            await self.send_error(
+                "frame_too_large", f"Frames are limited to {MAX_FRAME_BYTES} bytes."
+            )
             return
         try:
             message = json.loads(raw or "")
@@ -114,22 +147,77 @@ class SyncConsumer(AsyncWebsocketConsumer):
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             await self.send_error("bad_message", "A message is a JSON object with a 'type'.")
             return
-        handler = _handlers.get(message["type"])
-        if handler is None and message["type"] == "ping":
-            await self.send_message("pong")
-            return
+        handler = _handlers.get(message["type"]) or _BUILTIN.get(message["type"])
         if handler is None:
             await self.send_error("unknown_type", f"Unknown message type {message['type']!r}.")
             return
         try:
             await handler(self, message)
-        except Exception as exc:
-            code = getattr(exc, "code", None)
-            if isinstance(code, str):
-                await self.send_error(code, str(getattr(exc, "message", exc)))
-            else:
-                logger.exception("socket handler for %s failed", message["type"])
-                await self.send_error("server_error", "The message could not be handled.")
+        except ApplicationError as exc:
+            await self.send_error(exc.code, exc.message)
+        except Exception:
+            logger.exception("socket handler for %s failed", message["type"])
+            await self.send_error("server_error", "The message could not be handled.")
+
+    async def handle_ping(self, message: dict[str, Any]) -> None:
+        await self.send_message("pong")
+
+    async def handle_subscribe(self, message: dict[str, Any]) -> None:
+        """Replay from `since`, always ending with one `changes` message whose has_more is
+        false, then stream live changes from there."""
+        since = message.get("since") or ""
+        if not isinstance(since, str):
+            await self.send_error("bad_cursor", "since must be a cursor string.")
+            return
+        page = await self._page(since)  # raises bad_cursor / resync_required
+        async with self.stream_lock:
+            while True:
+                await self.send_message("changes", **page)
+                self._advance(page["cursor"])
+                if not page["has_more"]:
+                    break
+                page = await self._page(self.cursor)
+        # Anything committed during the replay is streamed now rather than at the next nudge.
+        await self.stream()
+
+    # -- the change stream --------------------------------------------------------------
+
+    def _advance(self, cursor: str) -> None:
+        self.cursor = cursor
+        self.cursor_seq = decode_cursor(self.user.id, cursor)
+
+    async def _page(self, since: str) -> dict[str, Any]:
+        return await database_sync_to_async(selectors.changes_since)(
+            user=self.user, since=since, limit=REPLAY_PAGE
+        )
+
+    async def stream(self) -> None:
+        """Send everything after this socket's cursor. Serialized per socket, so the
+        nudge handler and the periodic re-check never send a change twice."""
+        if self.cursor is None:
+            return
+        async with self.stream_lock:
+            while True:
+                try:
+                    page = await self._page(self.cursor)
+                except ApplicationError as exc:  # e.g. the cursor was purged meanwhile
+                    await self.send_error(exc.code, exc.message)
+                    self.cursor = None
+                    return
+                if page["changes"]:
+                    await self.send_message("changes", **page)
+                self._advance(page["cursor"])
+                if not page["has_more"]:
+                    return
+
+    async def sync_changed(self, event: dict[str, Any]) -> None:
+        if self.cursor is not None and event.get("seq", 0) > self.cursor_seq:
+            await self.stream()
+
+    async def sync_conflict(self, event: dict[str, Any]) -> None:
+        summary = await self._conflict_summary(event["conflict_id"])
+        if summary is not None:
+            await self.send_message("conflict", conflict=summary)
 
     # -- sending ------------------------------------------------------------------------
 
@@ -139,7 +227,7 @@ class SyncConsumer(AsyncWebsocketConsumer):
     async def send_error(self, code: str, message: str) -> None:
         await self.send_message("error", code=code, message=message)
 
-    # -- channel-layer events -----------------------------------------------------------
+    # -- presence and sessions ------------------------------------------------------------
 
     async def device_changed(self, event: dict[str, Any]) -> None:
         if event.get("origin") == self.channel_name:
@@ -152,10 +240,47 @@ class SyncConsumer(AsyncWebsocketConsumer):
         await self.close(code=CLOSE_REVOKED)
 
     async def session_ended(self, event: dict[str, Any]) -> None:
-        if not event.get("session_key") or event["session_key"] == self.session_key:
+        """This browser signed out, or the password changed: then every socket closes but
+        those of the browser where it was changed (`keep_device`)."""
+        if "keep_device" in event:
+            if str(self.device.id) != event["keep_device"]:
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+        elif not event.get("session_key") or event["session_key"] == self.session_key:
             await self.close(code=CLOSE_UNAUTHENTICATED)
 
+    async def _keep_alive(self) -> None:
+        """Refresh presence, and re-check the change sequence in case a notification was
+        lost: a change is never more than one re-check interval late."""
+        recheck = settings.CLOUDSAVES_WS_RECHECK_S
+        heartbeat = settings.CLOUDSAVES_PRESENCE_HEARTBEAT_S
+        last_beat = time.monotonic()
+        while True:
+            await asyncio.sleep(recheck)
+            try:
+                if self.cursor is not None and await self._last_seq() > self.cursor_seq:
+                    await self.stream()
+                if time.monotonic() - last_beat >= heartbeat:
+                    last_beat = time.monotonic()
+                    await self._touch_connection()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("socket re-check failed")
+
     # -- database -----------------------------------------------------------------------
+
+    @database_sync_to_async
+    def _last_seq(self) -> int:
+        return (
+            SyncState.objects.filter(user=self.user).values_list("last_seq", flat=True).first() or 0
+        )
+
+    @database_sync_to_async
+    def _conflict_summary(self, conflict_id: str) -> dict | None:
+        conflict = (
+            Conflict.objects.select_related("item").filter(user=self.user, id=conflict_id).first()
+        )
+        return selectors.conflict_summary(conflict) if conflict else None
 
     @database_sync_to_async
     def _device_payload(self, device_id) -> dict | None:
@@ -180,16 +305,15 @@ class SyncConsumer(AsyncWebsocketConsumer):
         Connection.objects.filter(id=self.connection_id).delete()
 
     @database_sync_to_async
-    def _touch_connection(self) -> bool:
+    def _touch_connection(self) -> None:
         now = timezone.now()
-        alive = Connection.objects.filter(id=self.connection_id).update(seen_at=now)
+        Connection.objects.filter(id=self.connection_id).update(seen_at=now)
         Device.objects.filter(id=self.device.id).update(last_seen_at=now)
-        return bool(alive)
+        # Rows left by a server process that died without closing its sockets.
+        Connection.objects.filter(user=self.user, seen_at__lt=online_cutoff()).delete()
 
-    async def _heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(settings.CLOUDSAVES_PRESENCE_HEARTBEAT_S)
-            try:
-                await self._touch_connection()
-            except Exception:
-                logger.exception("presence heartbeat failed")
+
+_BUILTIN: dict[str, Handler] = {
+    "ping": SyncConsumer.handle_ping,
+    "subscribe": SyncConsumer.handle_subscribe,
+}

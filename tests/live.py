@@ -83,16 +83,7 @@ def start_live_server(
     log_path = log_dir / f"daphne-{port}.log"
     log = log_path.open("w")
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "cloudsaves.asgi:application",
-        ],
+        [sys.executable, "-m", "cloudsaves.serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=log,

@@ -1,0 +1,156 @@
+"""Several server processes on Redis, and Redis going away and coming back."""
+
+import asyncio
+import contextlib
+import shutil
+import subprocess
+import time
+import uuid
+
+import httpx
+import pytest
+import redis
+import websockets
+from channels.db import database_sync_to_async
+
+from accounts.services import device_register
+from tests.conftest import require_service
+from tests.live import free_port, start_live_server
+from tests.wsclient import Socket
+
+from .conftest import put
+
+pytestmark = [pytest.mark.live, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+
+
+async def register(user, name):
+    return await database_sync_to_async(device_register)(user=user, name=name, kind="phone")
+
+
+async def push(server, token, *changes):
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        return await http.post(
+            "/api/v1/sync/push",
+            json={"changes": list(changes)},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+
+def items(n, prefix):
+    return [put(str(uuid.uuid4()), f"{prefix} {i}") for i in range(n)]
+
+
+async def test_a_push_through_one_process_reaches_a_socket_on_another(redis_url, user):
+    first = start_live_server(redis_url=redis_url)
+    second = start_live_server(redis_url=redis_url)
+    try:
+        _, writer = await register(user, "Writer")
+        _, reader = await register(user, "Reader")
+        sock = await Socket.open(second.ws_url, token=reader)
+        await sock.subscribe("")
+        started = time.monotonic()
+        response = await push(first, writer, *items(3, "cross"))
+        assert response.status_code == 200
+        await sock.collect_until(lambda s: len(s.seen) == 3, timeout=5)
+        assert len(sock.seen) == 3
+        # Delivered by the notification, well before any periodic re-check would run.
+        assert time.monotonic() - started < 5
+        await sock.close()
+    finally:
+        first.stop()
+        second.stop()
+
+
+class RedisServer:
+    """A Redis server of the test's own, on its own port, that the test can stop."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url)
+        for _ in range(100):
+            try:
+                if client.ping():
+                    return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+async def test_redis_down_rest_keeps_working_and_sockets_catch_up(user):
+    require_service(shutil.which("redis-server") is not None, "needs the redis-server binary")
+    own_redis = RedisServer()
+    own_redis.start()
+    server = start_live_server(redis_url=own_redis.url, extra_env={"CLOUDSAVES_WS_RECHECK_S": "1"})
+    try:
+        _, writer = await register(user, "Writer")
+        _, reader = await register(user, "Reader")
+        sock = await Socket.open(server.ws_url, token=reader)
+        await sock.subscribe("")
+        assert (await push(server, writer, *items(2, "before"))).status_code == 200
+        await sock.collect_until(lambda s: len(s.seen) == 2, timeout=5)
+        cursor = sock.cursor
+
+        own_redis.stop()
+        for batch in range(3):
+            response = await push(server, writer, *items(2, f"during {batch}"))
+            assert response.status_code == 200, response.text
+            assert all(r["status"] == "applied" for r in response.json()["results"])
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+            pulled = await http.get(
+                "/api/v1/sync/changes",
+                params={"since": cursor},
+                headers={"Authorization": f"Bearer {reader}"},
+            )
+            assert pulled.status_code == 200
+            assert len(pulled.json()["changes"]) == 6
+            health = await http.get("/healthz")
+            assert health.status_code == 503
+            assert health.json()["checks"]["channel_layer"] == "failing"
+
+        own_redis.start()
+        # The old socket may or may not have survived the outage; either way a socket
+        # that (re)subscribes from its cursor gets exactly what it missed.
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await sock.close()
+        again = await Socket.open(server.ws_url, token=reader)
+        replay = await again.subscribe(cursor)
+        assert sorted(c["content"] for c in replay) == sorted(
+            f"during {b} {i}" for b in range(3) for i in range(2)
+        )
+        live = items(1, "after")
+        assert (await push(server, writer, *live)).status_code == 200
+        await again.collect_until(lambda s: len(s.seen) == 7, timeout=5)
+        assert (live[0]["item_id"], 1) in again.seen
+        await again.close()
+        await asyncio.sleep(0)
+    finally:
+        server.stop()
+        own_redis.stop()
