@@ -27,7 +27,8 @@ def device_group(device_id: uuid.UUID | str) -> str:
     return f"device.{device_id}"
 
 
-def _send(group: str, message: dict[str, Any]) -> None:
+def send_now(group: str, message: dict[str, Any]) -> None:
+    """Send at once; for code already running after its transaction committed."""
     layer = get_channel_layer()
     if layer is None:
         return
@@ -38,7 +39,7 @@ def _send(group: str, message: dict[str, Any]) -> None:
 
 
 def send_after_commit(group: str, message: dict[str, Any]) -> None:
-    transaction.on_commit(lambda: _send(group, message), robust=True)
+    transaction.on_commit(lambda: send_now(group, message), robust=True)
 
 
 def notify_user(user_id: int, message: dict[str, Any]) -> None:

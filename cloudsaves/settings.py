@@ -266,6 +266,8 @@ SPECTACULAR_SETTINGS = {
         "ConflictStatusEnum": "sync.models.Conflict.Status",
         "ResultStatusEnum": ["applied", "merged", "conflict", "unchanged", "rejected"],
         "ConflictResolutionEnum": "sync.models.Conflict.Resolution",
+        "VersionOriginEnum": "sync.models.Version.Origin",
+        "OfferOriginEnum": "handoff.models.Offer.Origin",
     },
 }
 

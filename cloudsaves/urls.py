@@ -8,6 +8,7 @@ api_v1 = [
     path("info", views.InfoApi.as_view(), name="info"),
     path("", include("accounts.urls")),
     path("", include("sync.urls")),
+    path("", include("handoff.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]
 

@@ -227,6 +227,12 @@ class SyncConsumer(AsyncWebsocketConsumer):
     async def send_error(self, code: str, message: str) -> None:
         await self.send_message("error", code=code, message=message)
 
+    async def socket_send(self, event: dict[str, Any]) -> None:
+        """A message another app prepared for this socket (handoff offers...), skipped on
+        the socket that caused it and already got its answer directly."""
+        if event.get("skip") != self.channel_name:
+            await self.send(text_data=json.dumps(event["message"], default=str))
+
     # -- presence and sessions ------------------------------------------------------------
 
     async def device_changed(self, event: dict[str, Any]) -> None:

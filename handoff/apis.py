@@ -1,0 +1,152 @@
+"""Handoff endpoints: activities, device switches, offers, and the user's setting."""
+
+from __future__ import annotations
+
+import uuid
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from sync.schemas import ItemSerializer, ItemWithContentSerializer
+from sync.selectors import item_with_content
+
+from . import selectors, services
+from .models import HandoffSettings, Offer
+
+
+class OfferSerializer(serializers.Serializer):
+    """Schema of the Offer object (payloads are built in handoff.selectors)."""
+
+    id = serializers.UUIDField()
+    source_device = serializers.DictField()
+    target_device = serializers.DictField()
+    item = ItemSerializer()
+    item_version = serializers.IntegerField()
+    state = serializers.DictField()
+    cursor = serializers.CharField()
+    origin = serializers.ChoiceField(choices=Offer.Origin.choices)
+    status = serializers.ChoiceField(choices=Offer.Status.choices)
+    handoff_mode = serializers.ChoiceField(choices=HandoffSettings.Mode.choices)
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+
+
+class OfferListSerializer(serializers.Serializer):
+    results = OfferSerializer(many=True)
+    next = serializers.URLField(allow_null=True)
+
+
+class AcceptSerializer(serializers.Serializer):
+    offer = OfferSerializer()
+    item = ItemWithContentSerializer()
+    state = serializers.DictField()
+
+
+class ActivityInputSerializer(serializers.Serializer):
+    item_id = serializers.UUIDField()
+    item_version = serializers.IntegerField(min_value=0)
+    state = serializers.JSONField(required=False)
+
+
+class ActivitySerializer(serializers.Serializer):
+    item_id = serializers.UUIDField()
+    item_name = serializers.CharField()
+    item_version = serializers.IntegerField()
+    state = serializers.DictField()
+    updated_at = serializers.DateTimeField()
+
+
+class SettingsSerializer(serializers.Serializer):
+    handoff_mode = serializers.ChoiceField(choices=HandoffSettings.Mode.choices)
+
+
+def _offer(request: Request, offer: Offer) -> dict:
+    return selectors.offer_dict(offer, viewer_id=request.auth.id)
+
+
+class ActivityApi(APIView):
+    @extend_schema(request=ActivityInputSerializer, responses=ActivitySerializer)
+    def put(self, request: Request) -> Response:
+        body = ActivityInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        activity = services.activity_set(
+            user=request.user,
+            device=request.auth,
+            item_id=body.validated_data["item_id"],
+            item_version=body.validated_data["item_version"],
+            state=body.validated_data.get("state"),
+        )
+        return Response(selectors.activity_dict(activity))
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request) -> Response:
+        services.activity_clear(user=request.user, device=request.auth)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ActiveApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: OfferSerializer, 204: OpenApiResponse(description="nothing to continue")},
+    )
+    def post(self, request: Request) -> Response:
+        offer = services.device_active(user=request.user, device=request.auth)
+        if offer is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(_offer(request, offer))
+
+
+class SendApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        device_id = serializers.UUIDField()
+
+    @extend_schema(request=InputSerializer, responses={201: OfferSerializer})
+    def post(self, request: Request) -> Response:
+        body = self.InputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        offer = services.offer_send(
+            user=request.user,
+            device=request.auth,
+            target_device_id=body.validated_data["device_id"],
+        )
+        return Response(_offer(request, offer), status=status.HTTP_201_CREATED)
+
+
+class OfferListApi(APIView):
+    @extend_schema(responses=OfferListSerializer)
+    def get(self, request: Request) -> Response:
+        offers = selectors.pending_offers(user=request.user, device=request.auth)
+        return Response({"results": [_offer(request, o) for o in offers], "next": None})
+
+
+class OfferAcceptApi(APIView):
+    @extend_schema(request=None, responses=AcceptSerializer)
+    def post(self, request: Request, offer_id: uuid.UUID) -> Response:
+        offer = services.offer_accept(user=request.user, device=request.auth, offer_id=offer_id)
+        payload = _offer(request, offer)
+        # The item at the head now: at least as new as the offer's cursor, never stale.
+        item = item_with_content(user=request.user, item_id=offer.item.item_id)
+        return Response({"offer": payload, "item": item, "state": payload["state"]})
+
+
+class OfferDeclineApi(APIView):
+    @extend_schema(request=None, responses=OfferSerializer)
+    def post(self, request: Request, offer_id: uuid.UUID) -> Response:
+        offer = services.offer_decline(user=request.user, device=request.auth, offer_id=offer_id)
+        return Response(_offer(request, offer))
+
+
+class SettingsApi(APIView):
+    @extend_schema(responses=SettingsSerializer)
+    def get(self, request: Request) -> Response:
+        return Response({"handoff_mode": services.handoff_mode(request.user)})
+
+    @extend_schema(request=SettingsSerializer, responses=SettingsSerializer)
+    def patch(self, request: Request) -> Response:
+        body = SettingsSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        row = services.settings_update(user=request.user, **body.validated_data)
+        return Response({"handoff_mode": row.handoff_mode})
