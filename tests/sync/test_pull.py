@@ -123,3 +123,18 @@ def test_status_counts_items_behind(phone, laptop):
 def test_push_returns_a_cursor_that_pull_accepts(phone):
     body = phone.push(put(new_id(), "x"))
     assert phone.pull(body["cursor"])["changes"] == []
+
+
+def test_purge_command(phone, user):
+    from django.core.management import call_command
+
+    item_id = new_id()
+    phone.push_one(put(item_id, "x"))
+    phone.push_one(delete(item_id, base=1))
+    call_command("purge_tombstones", "--days", "1")
+    assert phone.pull()["changes"] != []  # a fresh delete is kept
+    from sync.models import Item
+
+    Item.objects.update(updated_at=timezone.now() - timedelta(days=2))
+    call_command("purge_tombstones", "--days", "1")
+    assert phone.pull()["changes"] == []
