@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from sync.changes import MAX_VERSION
 from sync.schemas import ItemSerializer, ItemWithContentSerializer
 from sync.selectors import item_with_content
 
@@ -47,7 +48,7 @@ class AcceptSerializer(serializers.Serializer):
 
 class ActivityInputSerializer(serializers.Serializer):
     item_id = serializers.UUIDField()
-    item_version = serializers.IntegerField(min_value=0)
+    item_version = serializers.IntegerField(min_value=0, max_value=MAX_VERSION)
     state = serializers.JSONField(required=False)
 
 

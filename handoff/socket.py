@@ -8,13 +8,14 @@ from channels.db import database_sync_to_async
 from rest_framework import serializers
 
 from cloudsaves.errors import InvalidInput
+from sync.changes import MAX_VERSION
 
 from . import selectors, services
 
 
 class ActivityMessage(serializers.Serializer):
     item_id = serializers.UUIDField()
-    item_version = serializers.IntegerField(min_value=0)
+    item_version = serializers.IntegerField(min_value=0, max_value=MAX_VERSION)
     state = serializers.JSONField(required=False)
 
 

@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 from cloudsaves.errors import ApplicationError, InvalidInput
 
 from . import keys, schemas, selectors, services
-from .changes import Rejected, encode_cursor, item_dict, valid_text
+from .changes import MAX_VERSION, Rejected, encode_cursor, item_dict, valid_text
 from .models import Conflict, Item
 
 RESULT_RESPONSES = {200: schemas.ResultSerializer, 409: schemas.ResultSerializer}
@@ -46,7 +46,7 @@ def _int(value: Any, name: str, *, low: int = 0, high: int | None = None) -> int
     return number
 
 
-_ETAG = re.compile(r'^\s*(?:W/)?"v(\d+)"\s*$')
+_ETAG = re.compile(r'^\s*(?:W/)?"v(\d{1,10})"\s*$')
 
 
 def _if_match(request: Request) -> int | None:
@@ -163,7 +163,7 @@ class ItemListApi(APIView):
             raise InvalidInput("kind must be text or binary.")
         deleted = _flag(params.get("deleted", "false"), "deleted")
         limit = _int(params.get("limit", 100), "limit", low=1, high=500)
-        offset = _int(params.get("offset", 0), "offset")
+        offset = _int(params.get("offset", 0), "offset", high=10**9)
         qs = selectors.item_list(
             user=request.user,
             kind=kind,
@@ -286,7 +286,7 @@ class ItemDetailApi(APIView):
             raise PreconditionRequired()
         raw = {"item_id": str(item_id), "op": "delete"}
         if base is not None:
-            raw["base_version"] = _int(base, "base_version")
+            raw["base_version"] = _int(base, "base_version", high=MAX_VERSION)
         result = services.item_write(
             user=request.user, device=request.auth, raw=raw, if_match=if_match
         )
@@ -329,7 +329,7 @@ class ItemContentApi(APIView):
         body = request.body
         raw: dict[str, Any] = {"item_id": str(item_id), "op": "put"}
         if base_header is not None:
-            raw["base_version"] = _int(base_header, "X-Base-Version")
+            raw["base_version"] = _int(base_header, "X-Base-Version", high=MAX_VERSION)
         content_type = request.headers.get("Content-Type")
         if content_type:
             raw["content_type"] = content_type[:255]

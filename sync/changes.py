@@ -21,6 +21,8 @@ from django.core import signing
 from .models import Item
 
 MAX_NAME = 255
+# Version numbers are stored as 32-bit integers; larger ones cannot name a version.
+MAX_VERSION = 2**31 - 1
 
 
 class Rejected(Exception):
@@ -136,8 +138,10 @@ def parse_change(raw: Any, now: datetime) -> Change:
     if op not in ("put", "delete"):
         raise Rejected("invalid", "op must be 'put' or 'delete'.")
     base = raw.get("base_version")
-    if base is not None and (not isinstance(base, int) or isinstance(base, bool) or base < 0):
-        raise Rejected("invalid", "base_version must be a non-negative integer or null.")
+    if base is not None and (
+        not isinstance(base, int) or isinstance(base, bool) or not 0 <= base <= MAX_VERSION
+    ):
+        raise Rejected("invalid", "base_version must be a version number or null.")
     kind = raw.get("kind")
     if kind is not None and kind not in Item.Kind.values:
         raise Rejected("invalid", "kind must be 'text' or 'binary'.")

@@ -5,6 +5,7 @@ tests/test_schema.py."""
 
 from rest_framework import serializers
 
+from .changes import MAX_VERSION
 from .models import Conflict, Item, Version
 
 STATUSES = ["applied", "merged", "conflict", "unchanged", "rejected"]
@@ -160,11 +161,11 @@ class ConflictListSerializer(serializers.Serializer):
 
 
 class RestoreInputSerializer(serializers.Serializer):
-    version = serializers.IntegerField(min_value=1)
-    base_version = serializers.IntegerField(min_value=0)
+    version = serializers.IntegerField(min_value=1, max_value=MAX_VERSION)
+    base_version = serializers.IntegerField(min_value=0, max_value=MAX_VERSION)
 
 
 class ResolveInputSerializer(serializers.Serializer):
     choice = serializers.ChoiceField(choices=Conflict.Resolution.choices)
-    base_version = serializers.IntegerField(min_value=0)
+    base_version = serializers.IntegerField(min_value=0, max_value=MAX_VERSION)
     content = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)

@@ -14,7 +14,7 @@ from accounts.models import Device, User
 from cloudsaves.errors import ApplicationError, NotFound
 
 from . import keys
-from .changes import BadCursor, decode_cursor, encode_cursor, iso, item_dict
+from .changes import MAX_VERSION, BadCursor, decode_cursor, encode_cursor, iso, item_dict
 from .merging import merge3
 from .models import Conflict, Item, SyncState, Version
 from .services import open_version
@@ -169,7 +169,9 @@ def version_list(*, user: User, item_id: uuid.UUID) -> list[Version]:
 
 def version_get(*, user: User, item_id: uuid.UUID, number: int) -> tuple[Item, Version]:
     item = item_get(user=user, item_id=item_id)
-    version = Version.objects.filter(item=item, number=number).first()
+    version = (
+        Version.objects.filter(item=item, number=number).first() if number <= MAX_VERSION else None
+    )
     if version is None:
         raise NotFound("No such version.")
     return item, version

@@ -284,3 +284,26 @@ def test_resolve_validation(phone, laptop):
     assert resolve(phone, conflict_id, choice="server").status_code == 400
     bad = resolve(phone, conflict_id, choice="merged", content="\x00", base_version=head)
     assert bad.status_code == 400
+
+
+def test_numbers_beyond_the_database_range_are_4xx_not_500(phone):
+    item = create(phone, kind="text", name="n", content="x")
+    url = f"/api/v1/items/{item['id']}/"
+    huge = 2**40
+    assert phone.push_one(put(item["id"], "y", base=huge))["error"]["code"] == "invalid"
+    assert phone.client.get(f"{url}versions/{huge}/").status_code == 404
+    assert phone.client.get(f"{url}versions/{huge}/content").status_code == 404
+    restore = phone.client.post(
+        f"{url}restore", {"version": huge, "base_version": 1}, format="json"
+    )
+    assert restore.status_code == 400
+    assert phone.client.delete(f"{url}?base_version={huge}").status_code == 400
+    assert phone.client.get(f"/api/v1/items/?offset={huge * huge}").status_code == 400
+    stale = phone.client.put(url, {"content": "z"}, format="json", HTTP_IF_MATCH=f'"v{huge}"')
+    assert stale.status_code == 400
+    activity = phone.client.put(
+        "/api/v1/handoff/activity",
+        {"item_id": item["id"], "item_version": huge},
+        format="json",
+    )
+    assert activity.status_code == 400
