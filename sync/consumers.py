@@ -32,7 +32,7 @@ from accounts.models import Connection, Device
 from accounts.selectors import devices_by_id, online_cutoff
 from cloudsaves.errors import ApplicationError
 
-from . import selectors
+from . import keys, selectors
 from .changes import decode_cursor
 from .models import Conflict, SyncState
 
@@ -62,8 +62,8 @@ def register_hello_extra(extra: Callable[[SyncConsumer], Awaitable[dict[str, Any
 class SyncConsumer(AsyncWebsocketConsumer):
     device: Device | None = None
     connection_id = None
-    background: asyncio.Task | None = None
     cursor: str | None = None  # set by `subscribe`; None means no change stream yet
+    data_key: bytes | None = None  # the user's content key, read once per socket
     cursor_seq = 0
 
     async def connect(self) -> None:
@@ -78,17 +78,31 @@ class SyncConsumer(AsyncWebsocketConsumer):
         self.stream_lock = asyncio.Lock()
         await self._join_groups()
         self.connection_id = await self._open_connection()
-        self.background = asyncio.create_task(self._keep_alive())
+        _ticker().add(self)
+        own = await self._device_payload(device.id)
         hello: dict[str, Any] = {
-            "device": await self._device_payload(device.id),
+            "device": own,
             "cursor": await database_sync_to_async(selectors.latest_cursor)(user=self.user),
         }
         for extra in _hello_extras:
             hello.update(await extra(self))
         await self.send_message("hello", **hello)
+        await self._announce(own)
+
+    async def _announce(self, payload: dict | None) -> None:
+        """Tell the user's other sockets this device's presence changed. The payload is
+        rendered once here rather than by each receiver, so a burst of connections does
+        not cost every open socket a query per arrival."""
+        if payload is None:
+            return
         await self._group_send(
             realtime.user_group(self.user.id),
-            {"type": "device.changed", "device_id": str(device.id), "origin": self.channel_name},
+            {
+                "type": "device.changed",
+                "device_id": payload["id"],
+                "device": payload,
+                "origin": self.channel_name,
+            },
         )
 
     def groups_for_device(self) -> list[str]:
@@ -112,18 +126,14 @@ class SyncConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.device is None:
             return
-        if self.background is not None:
-            self.background.cancel()
+        _ticker().discard(self)
         for group in self.groups_for_device():
             try:
                 await self.channel_layer.group_discard(group, self.channel_name)
             except Exception:
                 logger.warning("group_discard failed for %s", group)
         await self._close_connection()
-        await self._group_send(
-            realtime.user_group(self.user.id),
-            {"type": "device.changed", "device_id": str(self.device.id)},
-        )
+        await self._announce(await self._device_payload(self.device.id))
 
     # -- frames from the client ---------------------------------------------------------
 
@@ -186,12 +196,24 @@ class SyncConsumer(AsyncWebsocketConsumer):
         self.cursor = cursor
         self.cursor_seq = decode_cursor(self.user.id, cursor)
 
-    async def _page(self, since: str) -> dict[str, Any]:
-        return await database_sync_to_async(selectors.changes_since)(
-            user=self.user, since=since, limit=REPLAY_PAGE
-        )
+    async def _page(self, since: str, *, shared: bool = True) -> dict[str, Any]:
+        """A page of changes after `since`. Sockets of one user in this process that ask
+        for the same page at the same time share one query (a push to a user with many
+        devices nudges them all at once); `shared=False` forces a query of its own, started
+        now, for a caller that must see a commit it was just told about."""
 
-    async def stream(self) -> None:
+        def read() -> dict[str, Any]:
+            if self.data_key is None:
+                self.data_key = keys.data_key(self.user.id)
+            return selectors.changes_since(
+                user=self.user, since=since, limit=REPLAY_PAGE, key=self.data_key
+            )
+
+        if not shared:
+            return await database_sync_to_async(read)()
+        return await _ticker().shared_page((self.user.id, since), read)
+
+    async def stream(self, *, shared: bool = True) -> None:
         """Send everything after this socket's cursor. Serialized per socket, so the
         nudge handler and the periodic re-check never send a change twice."""
         if self.cursor is None:
@@ -199,7 +221,7 @@ class SyncConsumer(AsyncWebsocketConsumer):
         async with self.stream_lock:
             while True:
                 try:
-                    page = await self._page(self.cursor)
+                    page = await self._page(self.cursor, shared=shared)
                 except ApplicationError as exc:  # e.g. the cursor was purged meanwhile
                     await self.send_error(exc.code, exc.message)
                     self.cursor = None
@@ -211,8 +233,12 @@ class SyncConsumer(AsyncWebsocketConsumer):
                     return
 
     async def sync_changed(self, event: dict[str, Any]) -> None:
-        if self.cursor is not None and event.get("seq", 0) > self.cursor_seq:
+        target = event.get("seq", 0)
+        if self.cursor is not None and target > self.cursor_seq:
             await self.stream()
+            if self.cursor is not None and self.cursor_seq < target:
+                # The shared query began before that commit was visible: read again.
+                await self.stream(shared=False)
 
     async def sync_conflict(self, event: dict[str, Any]) -> None:
         summary = await self._conflict_summary(event["conflict_id"])
@@ -238,7 +264,11 @@ class SyncConsumer(AsyncWebsocketConsumer):
     async def device_changed(self, event: dict[str, Any]) -> None:
         if event.get("origin") == self.channel_name:
             return  # this socket's own arrival: it already has its device in `hello`
-        payload = await self._device_payload(event["device_id"])
+        payload = event.get("device")
+        if payload is not None:
+            payload = dict(payload, current=payload["id"] == str(self.device.id))
+        else:
+            payload = await self._device_payload(event["device_id"])
         if payload is not None:
             await self.send_message("device", device=payload)
 
@@ -254,32 +284,7 @@ class SyncConsumer(AsyncWebsocketConsumer):
         elif not event.get("session_key") or event["session_key"] == self.session_key:
             await self.close(code=CLOSE_UNAUTHENTICATED)
 
-    async def _keep_alive(self) -> None:
-        """Refresh presence, and re-check the change sequence in case a notification was
-        lost: a change is never more than one re-check interval late."""
-        recheck = settings.CLOUDSAVES_WS_RECHECK_S
-        heartbeat = settings.CLOUDSAVES_PRESENCE_HEARTBEAT_S
-        last_beat = time.monotonic()
-        while True:
-            await asyncio.sleep(recheck)
-            try:
-                if self.cursor is not None and await self._last_seq() > self.cursor_seq:
-                    await self.stream()
-                if time.monotonic() - last_beat >= heartbeat:
-                    last_beat = time.monotonic()
-                    await self._touch_connection()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("socket re-check failed")
-
     # -- database -----------------------------------------------------------------------
-
-    @database_sync_to_async
-    def _last_seq(self) -> int:
-        return (
-            SyncState.objects.filter(user=self.user).values_list("last_seq", flat=True).first() or 0
-        )
 
     @database_sync_to_async
     def _conflict_summary(self, conflict_id: str) -> dict | None:
@@ -310,16 +315,111 @@ class SyncConsumer(AsyncWebsocketConsumer):
     def _close_connection(self) -> None:
         Connection.objects.filter(id=self.connection_id).delete()
 
-    @database_sync_to_async
-    def _touch_connection(self) -> None:
-        now = timezone.now()
-        Connection.objects.filter(id=self.connection_id).update(seen_at=now)
-        Device.objects.filter(id=self.device.id).update(last_seen_at=now)
-        # Rows left by a server process that died without closing its sockets.
-        Connection.objects.filter(user=self.user, seen_at__lt=online_cutoff()).delete()
-
 
 _BUILTIN: dict[str, Handler] = {
     "ping": SyncConsumer.handle_ping,
     "subscribe": SyncConsumer.handle_subscribe,
 }
+
+
+class _Ticker:
+    """Periodic work for all the sockets of one server process, in a few queries per tick
+    rather than a timer and queries per socket:
+    - re-check: one query reads the change sequence of every user with a subscribed
+      socket here; a socket behind it streams (a lost notification is at most one tick
+      late);
+    - shared reads: sockets asking for the same page at once share one query;
+    - heartbeat: one update refreshes this process's presence rows and devices, and rows
+      that a dead process left behind for these users are removed."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.sockets: set[SyncConsumer] = set()
+        self.task: asyncio.Task | None = None
+        self.streams: set[asyncio.Task] = set()
+        self.pages: dict[tuple, asyncio.Future] = {}
+        self.last_beat = time.monotonic()
+
+    def add(self, consumer: SyncConsumer) -> None:
+        self.sockets.add(consumer)
+        if self.task is None or self.task.done():
+            self.task = self.loop.create_task(self.run())
+
+    def discard(self, consumer: SyncConsumer) -> None:
+        self.sockets.discard(consumer)
+
+    async def shared_page(self, key: tuple, read: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Run `read` in a thread, or join the identical read already under way."""
+        pending = self.pages.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future = self.loop.create_future()
+        self.pages[key] = future
+        try:
+            result = await database_sync_to_async(read)()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here: joiners re-raise it themselves
+            raise
+        else:
+            future.set_result(result)
+            return result
+        finally:
+            del self.pages[key]
+
+    async def run(self) -> None:
+        while self.sockets:
+            await asyncio.sleep(settings.CLOUDSAVES_WS_RECHECK_S)
+            try:
+                await self.tick()
+            except Exception:
+                logger.exception("socket re-check failed")
+
+    async def tick(self) -> None:
+        subscribed = [c for c in self.sockets if c.cursor is not None]
+        if subscribed:
+            latest = await database_sync_to_async(_last_seqs)({c.user.id for c in subscribed})
+            for consumer in subscribed:
+                if latest.get(consumer.user.id, 0) > consumer.cursor_seq:
+                    task = self.loop.create_task(consumer.stream())
+                    self.streams.add(task)
+                    task.add_done_callback(self.streams.discard)
+        if time.monotonic() - self.last_beat >= settings.CLOUDSAVES_PRESENCE_HEARTBEAT_S:
+            self.last_beat = time.monotonic()
+            await database_sync_to_async(_heartbeat)(list(self.sockets))
+
+
+_tickers: dict[asyncio.AbstractEventLoop, _Ticker] = {}
+
+
+def _ticker() -> _Ticker:
+    loop = asyncio.get_running_loop()
+    ticker = _tickers.get(loop)
+    if ticker is None:
+        for stale in [lp for lp in _tickers if lp.is_closed()]:
+            del _tickers[stale]
+        ticker = _tickers[loop] = _Ticker(loop)
+    return ticker
+
+
+def _last_seqs(user_ids: set[int]) -> dict[int, int]:
+    ids = list(user_ids)
+    latest: dict[int, int] = {}
+    for start in range(0, len(ids), 1000):
+        latest.update(
+            SyncState.objects.filter(user_id__in=ids[start : start + 1000]).values_list(
+                "user_id", "last_seq"
+            )
+        )
+    return latest
+
+
+def _heartbeat(sockets: list[SyncConsumer]) -> None:
+    now = timezone.now()
+    for start in range(0, len(sockets), 1000):
+        chunk = sockets[start : start + 1000]
+        Connection.objects.filter(id__in=[c.connection_id for c in chunk]).update(seen_at=now)
+        Device.objects.filter(id__in={c.device.id for c in chunk}).update(last_seen_at=now)
+        Connection.objects.filter(
+            user_id__in={c.user.id for c in chunk}, seen_at__lt=online_cutoff()
+        ).delete()

@@ -70,10 +70,13 @@ def with_content(item: Item, key: bytes | None) -> dict[str, Any]:
     return data
 
 
-def changes_since(*, user: User, since: str | None, limit: int = 500) -> dict[str, Any]:
+def changes_since(
+    *, user: User, since: str | None, limit: int = 500, key: bytes | None = None
+) -> dict[str, Any]:
     """Every item whose latest change is after `since`, in sequence order, latest state
     only. Paging with the returned cursor until `has_more` is false sees every committed
-    change exactly once: writers of one user commit in sequence order (services._begin)."""
+    change exactly once: writers of one user commit in sequence order (services._begin).
+    `key` is the user's data key if the caller already holds it (a long-lived socket)."""
     seq = cursor_seq(user=user, cursor=since)
     rows = list(
         Item.objects.filter(user=user, seq__gt=seq)
@@ -83,7 +86,8 @@ def changes_since(*, user: User, since: str | None, limit: int = 500) -> dict[st
     )
     has_more = len(rows) > limit
     rows = rows[:limit]
-    key = keys.data_key(user.id) if rows else None
+    if rows and key is None:
+        key = keys.data_key(user.id)
     return {
         "changes": [with_content(item, key) for item in rows],
         "cursor": encode_cursor(user.id, rows[-1].seq if rows else seq),
