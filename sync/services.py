@@ -65,7 +65,7 @@ class WriteContext:
     now: datetime
     state: SyncState
     key: bytes
-    items: dict[uuid.UUID, Item] = field(default_factory=dict)
+    items: dict[uuid.UUID, Item | None] = field(default_factory=dict)
     conflicts: list[uuid.UUID] = field(default_factory=list)
     seq_start: int = 0
 
@@ -94,8 +94,10 @@ def open_version(key: bytes, user_id: int, version: Version, *, item_id: uuid.UU
 
 def _begin(user: User, device: Device | None) -> WriteContext:
     """Lock the user's sequence for the rest of the transaction."""
-    SyncState.objects.get_or_create(user=user)
-    state = SyncState.objects.select_for_update().get(user=user)
+    state = SyncState.objects.select_for_update().filter(user=user).first()
+    if state is None:  # the user's first write
+        SyncState.objects.get_or_create(user=user)
+        state = SyncState.objects.select_for_update().get(user=user)
     key = keys.data_key(user.id, create=True)
     ctx = WriteContext(user=user, device=device, now=timezone.now(), state=state, key=key)
     ctx.seq_start = state.last_seq
@@ -113,8 +115,11 @@ def _finish(ctx: WriteContext) -> None:
 
 
 def _load_items(ctx: WriteContext, item_ids: list[uuid.UUID]) -> None:
+    """Read the items a transaction is about to touch, once; ids found missing are
+    remembered as None so a new item costs no second look."""
     missing = [i for i in item_ids if i not in ctx.items]
     if missing:
+        ctx.items.update(dict.fromkeys(missing))
         for item in (
             Item.objects.filter(user=ctx.user, item_id__in=missing)
             .select_related("head")
