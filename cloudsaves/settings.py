@@ -154,6 +154,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {
         "NAME": env("CLOUDSAVES_TEST_SQLITE", str(BASE_DIR / ".local" / "test-db.sqlite3"))
     }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A connection pool per process: under ASGI Django cannot keep persistent
+    # connections, and opening one per request costs more than the request itself.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env_int("CLOUDSAVES_DB_POOL_MIN", 2),
+        "max_size": env_int("CLOUDSAVES_DB_POOL_MAX", 20),
+        "timeout": 10,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL")
