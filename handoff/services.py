@@ -276,7 +276,7 @@ def _check_pending(offer: Offer) -> None:
         raise OfferNotPending(details={"status": offer.status})
 
 
-def offer_accept(*, user: User, device: Device, offer_id: uuid.UUID) -> Offer:
+def _answer(*, user: User, device: Device, offer_id: uuid.UUID, status: str) -> Offer:
     with transaction.atomic():
         offer = _own_offer(user, device, offer_id)
         try:
@@ -285,27 +285,20 @@ def offer_accept(*, user: User, device: Device, offer_id: uuid.UUID) -> Offer:
             expired = True
         else:
             expired = False
-            offer.status = Offer.Status.ACCEPTED
+            offer.status = status
             offer.responded_at = timezone.now()
             offer.save(update_fields=["status", "responded_at"])
-            _tell(offer.source_device_id, "handoff.continued", offer)
-    if expired:  # the expiry is recorded (committed) before the 410 goes out
+            if status == Offer.Status.ACCEPTED:
+                _tell(offer.source_device_id, "handoff.continued", offer)
+    if expired:  # raised after the commit, so the offer is recorded as expired
         raise OfferExpired()
     return offer
+
+
+def offer_accept(*, user: User, device: Device, offer_id: uuid.UUID) -> Offer:
+    """Continue here; the source device is told (`handoff.continued`)."""
+    return _answer(user=user, device=device, offer_id=offer_id, status=Offer.Status.ACCEPTED)
 
 
 def offer_decline(*, user: User, device: Device, offer_id: uuid.UUID) -> Offer:
-    with transaction.atomic():
-        offer = _own_offer(user, device, offer_id)
-        try:
-            _check_pending(offer)
-        except OfferExpired:
-            expired = True
-        else:
-            expired = False
-            offer.status = Offer.Status.DECLINED
-            offer.responded_at = timezone.now()
-            offer.save(update_fields=["status", "responded_at"])
-    if expired:
-        raise OfferExpired()
-    return offer
+    return _answer(user=user, device=device, offer_id=offer_id, status=Offer.Status.DECLINED)

@@ -235,31 +235,51 @@ def _create_item(ctx: WriteContext, change: Change) -> dict[str, Any]:
         raise Rejected("invalid", "A text item takes 'content', not 'content_b64'.")
     if kind == Item.Kind.BINARY and change.text is not None:
         raise Rejected("invalid", "A binary item takes 'content_b64', not 'content'.")
-    content = change.content_bytes() or b""
-    item = Item.objects.create(
-        user=ctx.user,
+    item = _insert_item(
+        ctx,
         item_id=change.item_id,
         kind=kind,
         name=change.name or "",
         content_type=change.content_type
         or ("text/plain; charset=utf-8" if kind == Item.Kind.TEXT else "application/octet-stream"),
-        version=0,
+        content=change.content_bytes() or b"",
         modified_at=change.modified_at,
+    )
+    return result_dict(change.change_id, "applied", item=item)
+
+
+def _insert_item(
+    ctx: WriteContext,
+    *,
+    item_id: uuid.UUID,
+    kind: str,
+    name: str,
+    content_type: str,
+    content: bytes,
+    modified_at: datetime,
+) -> Item:
+    """A new item with its first version as the head."""
+    item = Item.objects.create(
+        user=ctx.user,
+        item_id=item_id,
+        kind=kind,
+        name=name,
+        content_type=content_type,
+        modified_at=modified_at,
         updated_at=ctx.now,
-        seq=0,
     )
     version = _new_version(
         ctx,
         item,
         content=content,
         origin=Version.Origin.CREATE,
-        name=item.name,
-        content_type=item.content_type,
-        modified_at=change.modified_at,
+        name=name,
+        content_type=content_type,
+        modified_at=modified_at,
     )
     _set_head(ctx, item, version)
     ctx.items[item.item_id] = item
-    return result_dict(change.change_id, "applied", item=item)
+    return item
 
 
 def _base_version(item: Item, number: int | None) -> Version | None:
@@ -703,31 +723,19 @@ def conflict_resolve(
 
 def _conflicted_copy(ctx: WriteContext, item: Item, version: Version) -> Item:
     writer = Device.objects.filter(id=version.device_id).values_list("name", flat=True).first()
-    name = f"{version.name or item.name} (conflicted copy, {writer or 'unknown device'}, " + (
-        f"{version.modified_at:%Y-%m-%d})"
+    writer = writer or "unknown device"
+    name = (
+        f"{version.name or item.name} (conflicted copy, {writer}, {version.modified_at:%Y-%m-%d})"
     )
-    content = open_version(ctx.key, ctx.user.id, version, item_id=item.item_id)
-    copy = Item.objects.create(
-        user=ctx.user,
+    return _insert_item(
+        ctx,
         item_id=uuid.uuid4(),
         kind=item.kind,
         name=name[:255],
         content_type=version.content_type,
-        modified_at=version.modified_at,
-        updated_at=ctx.now,
-    )
-    head = _new_version(
-        ctx,
-        copy,
-        content=content,
-        origin=Version.Origin.CREATE,
-        name=copy.name,
-        content_type=copy.content_type,
+        content=ctx.content_of(item, version),
         modified_at=version.modified_at,
     )
-    _set_head(ctx, copy, head)
-    ctx.items[copy.item_id] = copy
-    return copy
 
 
 def tombstones_purge(*, user: User, before: datetime) -> int:
