@@ -170,7 +170,9 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # No read timeout: the layer blocks in BRPOP for up to 5 s, and redis-py's
+                # own 5 s default would otherwise cut idle sockets off their channel.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
                 "prefix": env("CLOUDSAVES_CHANNEL_PREFIX", "cloudsaves"),
                 "capacity": 500,
                 "expiry": 30,

@@ -154,3 +154,22 @@ async def test_redis_down_rest_keeps_working_and_sockets_catch_up(user):
     finally:
         server.stop()
         own_redis.stop()
+
+
+async def test_a_socket_idle_longer_than_a_redis_read_timeout_still_gets_nudged(redis_url, user):
+    """The channel layer blocks reading Redis for seconds at a time; a client-side read
+    timeout shorter than that would silently cut an idle socket off its notifications."""
+    server = start_live_server(redis_url=redis_url, extra_env={"CLOUDSAVES_WS_RECHECK_S": "60"})
+    try:
+        _, writer = await register(user, "Writer")
+        _, reader = await register(user, "Reader")
+        sock = await Socket.open(server.ws_url, token=reader)
+        await sock.subscribe("")
+        await asyncio.sleep(7)  # longer than redis-py's default 5 s read timeout
+        assert (await push(server, writer, *items(1, "after a quiet spell"))).status_code == 200
+        # With the re-check at 60 s, only the notification can deliver this in time.
+        await sock.collect_until(lambda s: len(s.seen) == 1, timeout=5)
+        assert len(sock.seen) == 1
+        await sock.close()
+    finally:
+        server.stop()
