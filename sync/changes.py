@@ -13,6 +13,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -186,13 +187,19 @@ def parse_change(raw: Any, now: datetime) -> Change:
 # -- cursors ------------------------------------------------------------------------------
 
 
-def _signer(user_id: int) -> signing.Signer:
-    # Salted per user: another user's cursor fails the signature check.
+@lru_cache(maxsize=1024)
+def _signer(user_id: int, secret: str) -> signing.Signer:
+    # Salted per user: another user's cursor fails the signature check. Cached because a
+    # pull signs one cursor per item.
     return signing.Signer(salt=f"cloudsaves.cursor.{user_id}")
 
 
+def _user_signer(user_id: int) -> signing.Signer:
+    return _signer(user_id, settings.SECRET_KEY)
+
+
 def encode_cursor(user_id: int, seq: int) -> str:
-    return _signer(user_id).sign(str(seq))
+    return _user_signer(user_id).sign(str(seq))
 
 
 class BadCursor(Exception):
@@ -203,7 +210,7 @@ def decode_cursor(user_id: int, cursor: str | None) -> int:
     if cursor in (None, ""):
         return 0
     try:
-        value = _signer(user_id).unsign(cursor)
+        value = _user_signer(user_id).unsign(cursor)
         seq = int(value)
     except (signing.BadSignature, ValueError) as exc:
         raise BadCursor from exc

@@ -258,26 +258,38 @@ def _insert_item(
     content: bytes,
     modified_at: datetime,
 ) -> Item:
-    """A new item with its first version as the head."""
+    """A new item with its first version as the head, in two inserts: the item names its
+    head version before that row exists (foreign keys are checked at commit)."""
+    version_id = uuid.uuid4()
     item = Item.objects.create(
         user=ctx.user,
         item_id=item_id,
         kind=kind,
         name=name,
         content_type=content_type,
+        head_id=version_id,
+        version=1,
+        size=len(content),
+        sha256=hashlib.sha256(content).hexdigest(),
         modified_at=modified_at,
         updated_at=ctx.now,
+        seq=ctx.next_seq(),
+        device=ctx.device,
     )
-    version = _new_version(
-        ctx,
-        item,
-        content=content,
+    item.head = Version.objects.create(
+        id=version_id,
+        item=item,
+        number=1,
         origin=Version.Origin.CREATE,
         name=name,
         content_type=content_type,
+        size=item.size,
+        sha256=item.sha256,
+        sealed=ctx.seal(item, version_id, content),
+        device=ctx.device,
         modified_at=modified_at,
+        created_at=ctx.now,
     )
-    _set_head(ctx, item, version)
     ctx.items[item.item_id] = item
     return item
 

@@ -18,6 +18,16 @@ from sync.merging import Hunk, MergeResult, merge3
 SETTINGS = settings(max_examples=200, deadline=None, database=None)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _generous_diff_budget():
+    """The merge's time budget only trades conflicts for speed; these tests assert exact
+    outcomes, so give them a budget no loaded CI machine can exhaust. The test of the
+    timed-out path sets its own."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(merging, "DIFF_TIMEOUT", 5.0)
+        yield
+
+
 def apply_edits(text: str, edits) -> str:
     """Apply (start, end, replacement) edits, given in base coordinates, to text."""
     out = []
