@@ -36,7 +36,7 @@ idle samples included); a profiled run's numbers are perturbed and are not resul
 
 Needs PostgreSQL (trust auth) and Redis. The database `cloudsaves_livebench` is dropped
 and re-created, and the Redis database `--redis-db` (default 5) is flushed at start;
-channel names carry a per-run prefix. Results are in docs/benchmarks-live.md.
+channel names carry a per-run prefix. Results are in docs/benchmarks.md.
 """
 
 from __future__ import annotations
