@@ -408,7 +408,6 @@ def _apply_put(ctx: WriteContext, item: Item, change: Change, stale: bool) -> di
     if item.deleted:
         # A put on a head that was deleted since the device's base: the edit wins and the
         # item comes back; the delete stays on record.
-        deleted_head = head
         version = new_head(incoming, Version.Origin.EDIT)
         conflict = _record_conflict(
             ctx,
@@ -416,7 +415,7 @@ def _apply_put(ctx: WriteContext, item: Item, change: Change, stale: bool) -> di
             status=Conflict.Status.AUTO_RESOLVED,
             reason=Conflict.Reason.EDIT_WINS_OVER_DELETE,
             base=base,
-            server=deleted_head,
+            server=head,
             incoming=version,
             result=version,
         )
@@ -427,17 +426,11 @@ def _apply_put(ctx: WriteContext, item: Item, change: Change, stale: bool) -> di
         head_text = ctx.content_of(item, head).decode("utf-8")
         merged = merge3(base_text, head_text, incoming.decode("utf-8"))
         if merged.clean:
-            merged_bytes = merged.text.encode("utf-8")
-            if (
-                merged_bytes == head_text.encode("utf-8")
-                and name == item.name
-                and content_type == item.content_type
-            ):
+            if merged.text == head_text and name == item.name and content_type == item.content_type:
                 return result_dict(change.change_id, "unchanged", item=item)
             kept = _keep_aside(ctx, item, change, incoming, name, content_type)
-            server = head
             version = new_head(
-                merged_bytes,
+                merged.text.encode("utf-8"),
                 Version.Origin.MERGE,
                 merge_parent=change.base_version or None,
                 modified_at=max(change.modified_at, head.modified_at),
@@ -448,7 +441,7 @@ def _apply_put(ctx: WriteContext, item: Item, change: Change, stale: bool) -> di
                 status=Conflict.Status.AUTO_RESOLVED,
                 reason=Conflict.Reason.MERGED,
                 base=base,
-                server=server,
+                server=head,
                 incoming=kept,
                 result=version,
             )
@@ -459,7 +452,6 @@ def _apply_put(ctx: WriteContext, item: Item, change: Change, stale: bool) -> di
 
     # Both sides changed the same thing: the later modification becomes the head (ties go
     # to the order of receipt, so the incoming change), the other is kept on the record.
-    server = head
     if change.modified_at >= head.modified_at:
         incoming_version = new_head(incoming, Version.Origin.EDIT)
         result = incoming_version
@@ -472,7 +464,7 @@ def _apply_put(ctx: WriteContext, item: Item, change: Change, stale: bool) -> di
         status=status,
         reason=reason,
         base=base,
-        server=server,
+        server=head,
         incoming=incoming_version,
         result=result,
     )
