@@ -66,6 +66,14 @@ def _body(request: Request) -> dict[str, Any]:
     return data
 
 
+ITEM_FIELDS = frozenset({"kind", "name", "content_type", "content", "content_b64", "modified_at"})
+
+
+def _item_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a REST item body that a change carries."""
+    return {k: v for k, v in body.items() if k in ITEM_FIELDS}
+
+
 def _result_response(result: dict[str, Any]) -> Response:
     """Push semantics over REST: 200 with the Result, 409 with it for a conflict, and a
     rejected change as an error whose details carry the Result."""
@@ -222,13 +230,10 @@ class ItemListApi(APIView):
             else:
                 data = content
         else:
-            raw = {
-                k: v
-                for k, v in _body(request).items()
-                if k in {"kind", "name", "content_type", "content", "content_b64", "modified_at"}
-            }
-            if _body(request).get("id") is not None:
-                raw["item_id"] = _body(request)["id"]
+            body = _body(request)
+            raw = _item_fields(body)
+            if body.get("id") is not None:
+                raw["item_id"] = body["id"]
         raw.setdefault("item_id", str(uuid.uuid4()))
         raw.update(op="put", base_version=None)
         result = services.item_write(
@@ -253,11 +258,7 @@ class ItemDetailApi(APIView):
             raise PreconditionRequired()
         if not partial and body.get("content") is None and body.get("content_b64") is None:
             raise InvalidInput("PUT replaces the content: send content (or use PATCH).")
-        raw = {
-            k: v
-            for k, v in body.items()
-            if k in {"kind", "name", "content_type", "content", "content_b64", "modified_at"}
-        }
+        raw = _item_fields(body)
         raw.update(item_id=str(item_id), op="put", base_version=body.get("base_version"))
         result = services.item_write(
             user=request.user, device=request.auth, raw=raw, if_match=if_match
