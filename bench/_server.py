@@ -11,24 +11,17 @@ is up once `/healthz` answers.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cloudsaves.serve import ServerProcess, free_port, spawn  # noqa: E402
+
+__all__ = ["LOG_DIR", "ROOT", "Server", "free_port", "server_env", "start_server"]
+
 LOG_DIR = ROOT / ".local" / "bench-logs"
-SERVE = [sys.executable, "-m", "cloudsaves.serve"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def server_env(database_url: str, extra_env: dict[str, str] | None = None) -> dict[str, str]:
@@ -42,58 +35,10 @@ def server_env(database_url: str, extra_env: dict[str, str] | None = None) -> di
     return env
 
 
-@dataclass
-class Server:
-    port: int
-    process: subprocess.Popen
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+Server = ServerProcess
 
 
 def start_server(
     *, database_url: str, extra_env: dict[str, str] | None = None, timeout: float = 30
 ) -> Server:
-    port = free_port()
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = LOG_DIR / f"daphne-{port}.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [*SERVE, "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=server_env(database_url, extra_env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(port=port, process=process, log_path=log_path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"daphne exited early:\n{server.log()}")
-        try:
-            response = httpx.get(f"{server.url}/healthz", timeout=1)
-            if response.status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"daphne did not become healthy within {timeout:g} s:\n{server.log()}")
+    return spawn(env=server_env(database_url, extra_env), log_dir=LOG_DIR, timeout=timeout)

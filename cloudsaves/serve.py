@@ -13,7 +13,14 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import socket
+import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
 
 TRANSPORT_MAX_BYTES = 1024 * 1024
 
@@ -36,6 +43,85 @@ def daphne_argv(host: str, port: int) -> list[str]:
         "5",
         "cloudsaves.asgi:application",
     ]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class ServerProcess:
+    """A server started by `spawn`, for the test suite's live tests and the benchmarks."""
+
+    port: int
+    process: subprocess.Popen
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/v1/"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def spawn(
+    *,
+    env: dict[str, str],
+    log_dir: Path,
+    port: int | None = None,
+    ready: tuple[int, ...] = (200,),
+    timeout: float = 30,
+) -> ServerProcess:
+    """Start this module as a child process on 127.0.0.1 and wait until /healthz answers
+    with one of the `ready` statuses."""
+    port = port or free_port()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"daphne-{port}.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "cloudsaves.serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = ServerProcess(port=port, process=process, log_path=log_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"daphne exited early:\n{server.log()}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/healthz", timeout=1) as response:  # noqa: S310
+                status = response.status
+        except urllib.error.HTTPError as error:
+            status = error.code
+        except OSError:
+            status = None
+        if status in ready:
+            return server
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"daphne was not ready within {timeout:g} s:\n{server.log()}")
 
 
 def main(argv: list[str] | None = None) -> None:
