@@ -6,10 +6,12 @@ and fails instead when CLOUDSAVES_REQUIRE_SERVICES=1 (as in CI)."""
 from __future__ import annotations
 
 import os
+import time
 import uuid
 
 import pytest
 from django.conf import settings
+from django.test import TransactionTestCase
 from rest_framework.test import APIClient
 
 from accounts.models import Device, User
@@ -52,6 +54,37 @@ def postgres(db):
 def redis_url():
     require_service(redis_available(), "needs Redis: set REDIS_URL to a reachable server")
     return settings.REDIS_URL
+
+
+def _is_deadlock(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if getattr(exc, "sqlstate", None) == "40P01":  # PostgreSQL: deadlock_detected
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_survives_live_servers():
+    """Transactional tests end with a flush (TRUNCATE on PostgreSQL). A live server may
+    still be finishing a closed socket's queries at that moment (removing its presence
+    row, announcing the device), and PostgreSQL can pick the TRUNCATE as the victim of
+    the resulting lock cycle. The flush runs in one transaction, so trying it again is
+    safe."""
+    original = TransactionTestCase._fixture_teardown
+
+    def teardown(self):
+        for attempt in range(5):
+            try:
+                return original(self)
+            except Exception as exc:
+                if attempt == 4 or not _is_deadlock(exc):
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
+    TransactionTestCase._fixture_teardown = teardown
+    yield
+    TransactionTestCase._fixture_teardown = original
 
 
 @pytest.fixture(autouse=True)
