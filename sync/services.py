@@ -5,6 +5,9 @@ The mechanisms (see docs/architecture.md):
   the next sequence numbers and commits; one user's commits are thereby in sequence order.
 - Exactly-once push: the (device, change_id) ledger row with its stored result is written
   in the same transaction as the change it records.
+- Writes are buffered per transaction (`WriteContext.flush`): a push of 100 new items is
+  one insert per table, not 400 statements. A change is checked in full before it writes
+  anything (`check_change`), so a rejected change never leaves a write to undo.
 - Side effects after commit: sockets are nudged with `transaction.on_commit`.
 - Merge is pure (`sync.merging`), encryption is pure (`sync.crypto`).
 """
@@ -32,6 +35,22 @@ from .merging import merge3
 from .models import Conflict, Item, PushRecord, SyncState, Version
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+# What a write can change on an item row.
+ITEM_STATE_FIELDS = [
+    "name",
+    "content_type",
+    "head",
+    "version",
+    "size",
+    "sha256",
+    "modified_at",
+    "updated_at",
+    "deleted",
+    "has_conflict",
+    "seq",
+    "device",
+]
 
 
 class TooManyChanges(ApplicationError):
@@ -68,6 +87,12 @@ class WriteContext:
     items: dict[uuid.UUID, Item | None] = field(default_factory=dict)
     conflicts: list[uuid.UUID] = field(default_factory=list)
     seq_start: int = 0
+    # Writes not yet sent to the database, and the items they concern.
+    new_items: list[Item] = field(default_factory=list)
+    new_versions: list[Version] = field(default_factory=list)
+    changed_items: dict[int, Item] = field(default_factory=dict)
+    new_records: list[PushRecord] = field(default_factory=list)
+    pending: set[uuid.UUID] = field(default_factory=set)
 
     @property
     def device_id(self):
@@ -76,6 +101,42 @@ class WriteContext:
     def next_seq(self) -> int:
         self.state.last_seq += 1
         return self.state.last_seq
+
+    # -- buffered writes --------------------------------------------------------------
+
+    def insert_item(self, item: Item, head: Version) -> None:
+        self.new_items.append(item)
+        self.new_versions.append(head)
+        self.pending.add(item.item_id)
+
+    def insert_version(self, version: Version) -> None:
+        self.new_versions.append(version)
+        self.pending.add(version.item.item_id)
+
+    def save_item(self, item: Item) -> None:
+        """Write the item's state at the next flush (a new item is inserted as it is then)."""
+        if item.pk_id is not None:
+            self.changed_items[item.pk_id] = item
+        self.pending.add(item.item_id)
+
+    def record(self, record: PushRecord) -> None:
+        self.new_records.append(record)
+
+    def flush(self) -> None:
+        """Send the buffered writes, one statement per table. Items go first (versions
+        need their keys); an item names its head version before that row exists, which
+        the deferred foreign keys allow until commit."""
+        if self.new_items:
+            Item.objects.bulk_create(self.new_items)
+        if self.new_versions:
+            Version.objects.bulk_create(self.new_versions)
+        if self.changed_items:
+            Item.objects.bulk_update(list(self.changed_items.values()), ITEM_STATE_FIELDS)
+        if self.new_records:
+            PushRecord.objects.bulk_create(self.new_records)
+        self.new_items, self.new_versions, self.new_records = [], [], []
+        self.changed_items = {}
+        self.pending = set()
 
     # -- content ----------------------------------------------------------------------
 
@@ -105,6 +166,7 @@ def _begin(user: User, device: Device | None) -> WriteContext:
 
 
 def _finish(ctx: WriteContext) -> None:
+    ctx.flush()
     if ctx.state.last_seq != ctx.seq_start:
         ctx.state.save(update_fields=["last_seq"])
         realtime.notify_user(ctx.user.id, {"type": "sync.changed", "seq": ctx.state.last_seq})
@@ -145,7 +207,7 @@ def _new_version(
     merge_parent: int | None = None,
 ) -> Version:
     version_id = uuid.uuid4()
-    return Version.objects.create(
+    version = Version(
         id=version_id,
         item=item,
         number=item.version + 1 if numbered else None,
@@ -162,6 +224,8 @@ def _new_version(
         modified_at=modified_at,
         created_at=ctx.now,
     )
+    ctx.insert_version(version)
+    return version
 
 
 def _set_head(ctx: WriteContext, item: Item, version: Version) -> None:
@@ -181,7 +245,7 @@ def _touch(ctx: WriteContext, item: Item) -> None:
     """Give the item a new place in the change sequence (its state changed)."""
     item.updated_at = ctx.now
     item.seq = ctx.next_seq()
-    item.save()
+    ctx.save_item(item)
 
 
 def _refresh_conflict_flag(item: Item) -> None:
@@ -199,6 +263,7 @@ def _record_conflict(
     incoming: Version,
     result: Version | None,
 ) -> Conflict:
+    ctx.flush()  # the versions it names
     conflict = Conflict.objects.create(
         user=ctx.user,
         item=item,
@@ -226,15 +291,7 @@ def _merge_name(base: str | None, head: str, incoming: str) -> str:
 
 
 def _create_item(ctx: WriteContext, change: Change) -> dict[str, Any]:
-    if change.op == "delete":
-        raise Rejected("not_found", "There is no such item to delete.")
-    if change.base_version not in (None, 0):
-        raise Rejected("bad_base_version", "The item does not exist, so it has no such version.")
-    kind = change.kind or (Item.Kind.BINARY if change.data is not None else Item.Kind.TEXT)
-    if kind == Item.Kind.TEXT and change.data is not None:
-        raise Rejected("invalid", "A text item takes 'content', not 'content_b64'.")
-    if kind == Item.Kind.BINARY and change.text is not None:
-        raise Rejected("invalid", "A binary item takes 'content_b64', not 'content'.")
+    kind = _new_item_kind(change)
     item = _insert_item(
         ctx,
         item_id=change.item_id,
@@ -258,10 +315,9 @@ def _insert_item(
     content: bytes,
     modified_at: datetime,
 ) -> Item:
-    """A new item with its first version as the head, in two inserts: the item names its
-    head version before that row exists (foreign keys are checked at commit)."""
+    """A new item with its first version as the head."""
     version_id = uuid.uuid4()
-    item = Item.objects.create(
+    item = Item(
         user=ctx.user,
         item_id=item_id,
         kind=kind,
@@ -276,7 +332,7 @@ def _insert_item(
         seq=ctx.next_seq(),
         device=ctx.device,
     )
-    item.head = Version.objects.create(
+    item.head = Version(
         id=version_id,
         item=item,
         number=1,
@@ -290,6 +346,7 @@ def _insert_item(
         modified_at=modified_at,
         created_at=ctx.now,
     )
+    ctx.insert_item(item, item.head)
     ctx.items[item.item_id] = item
     return item
 
@@ -297,13 +354,30 @@ def _insert_item(
 def _base_version(item: Item, number: int | None) -> Version | None:
     if not number:
         return None
+    if item.head is not None and item.head.number == number:
+        return item.head
     return Version.objects.filter(item=item, number=number).first()
 
 
-def apply_change(ctx: WriteContext, change: Change) -> dict[str, Any]:
-    item = ctx.items.get(change.item_id)
+def _new_item_kind(change: Change) -> str:
+    return change.kind or (Item.Kind.BINARY if change.data is not None else Item.Kind.TEXT)
+
+
+def check_change(item: Item | None, change: Change) -> None:
+    """Every reason to reject a change, raised before the change writes anything."""
     if item is None:
-        return _create_item(ctx, change)
+        if change.op == "delete":
+            raise Rejected("not_found", "There is no such item to delete.")
+        if change.base_version not in (None, 0):
+            raise Rejected(
+                "bad_base_version", "The item does not exist, so it has no such version."
+            )
+        kind = _new_item_kind(change)
+        if kind == Item.Kind.TEXT and change.data is not None:
+            raise Rejected("invalid", "A text item takes 'content', not 'content_b64'.")
+        if kind == Item.Kind.BINARY and change.text is not None:
+            raise Rejected("invalid", "A binary item takes 'content_b64', not 'content'.")
+        return
     if change.kind is not None and change.kind != item.kind:
         raise Rejected("invalid", f"This item is {item.kind}; its kind cannot change.")
     if item.kind == Item.Kind.TEXT and change.data is not None:
@@ -315,6 +389,16 @@ def apply_change(ctx: WriteContext, change: Change) -> dict[str, Any]:
             "bad_base_version",
             f"base_version {change.base_version} is ahead of the head version {item.version}.",
         )
+
+
+def apply_change(ctx: WriteContext, change: Change) -> dict[str, Any]:
+    """Apply one checked-in-full change; raises Rejected only before writing anything."""
+    if change.item_id in ctx.pending:
+        ctx.flush()  # what follows may read the rows this batch wrote to the item
+    item = ctx.items.get(change.item_id)
+    check_change(item, change)
+    if item is None:
+        return _create_item(ctx, change)
     stale = change.base_version is None or change.base_version < item.version
     if change.op == "delete":
         return _apply_delete(ctx, item, change, stale)
@@ -473,7 +557,7 @@ def _apply_put(ctx: WriteContext, item: Item, change: Change, stale: bool) -> di
         if result is head:
             _touch(ctx, item)  # the flag is news for every device
         else:
-            item.save(update_fields=["has_conflict"])
+            ctx.save_item(item)
     return result_dict(change.change_id, "conflict", item=item, conflict_id=conflict.id)
 
 
@@ -511,30 +595,19 @@ def _push_one(ctx: WriteContext, raw: Any, ledger: dict[uuid.UUID, PushRecord]) 
             "rejected",
             error=("change_id_reused", "This change id was already used for another change."),
         )
-    seq_before = ctx.state.last_seq
+    _load_items(ctx, [change.item_id])
     try:
-        with transaction.atomic():
-            _load_items(ctx, [change.item_id])
-            result = apply_change(ctx, change)
-            record = PushRecord.objects.create(
-                device=ctx.device,
-                change_id=change.change_id,
-                request_hash=change.request_hash,
-                result=result,
-                created_at=ctx.now,
-            )
-    except Rejected as exc:
-        ctx.state.last_seq = seq_before
-        ctx.items.pop(change.item_id, None)  # reload: the savepoint undid our edits
+        result = apply_change(ctx, change)
+    except Rejected as exc:  # raised before anything was written
         result = result_dict(change.change_id, "rejected", error=(exc.code, exc.message))
-        with transaction.atomic():
-            record = PushRecord.objects.create(
-                device=ctx.device,
-                change_id=change.change_id,
-                request_hash=change.request_hash,
-                result=result,
-                created_at=ctx.now,
-            )
+    record = PushRecord(
+        device=ctx.device,
+        change_id=change.change_id,
+        request_hash=change.request_hash,
+        result=result,
+        created_at=ctx.now,
+    )
+    ctx.record(record)
     ledger[change.change_id] = record
     return result
 
@@ -596,8 +669,7 @@ def item_write(
                 raise PreconditionFailed(details={"version": item.version})
             change.base_version = if_match
         try:
-            with transaction.atomic():
-                result = apply_change(ctx, change)
+            result = apply_change(ctx, change)
         except Rejected as exc:
             result = result_dict(change.change_id, "rejected", error=(exc.code, exc.message))
         _finish(ctx)

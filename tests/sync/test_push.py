@@ -8,7 +8,7 @@ import pytest
 
 from sync.models import Conflict, Item, PushRecord, SyncState, Version
 
-from .conftest import at, delete, new_id, put
+from .conftest import Device, at, delete, new_id, put
 
 pytestmark = pytest.mark.django_db
 
@@ -339,3 +339,92 @@ def test_unknown_conflict_of_other_user_is_404(phone, stranger):
     missing = stranger.client.get(f"/api/v1/conflicts/{uuid.uuid4()}/")
     assert theirs.status_code == missing.status_code == 404
     assert theirs.json() == missing.json()
+
+
+def _story(when):
+    """Changes that take every path of a push, several of them on the same items."""
+    text, binary, gone = new_id(), new_id(), new_id()
+    base = "one\ntwo\nthree\nfour\nfive\n"
+    first_edit = put(text, base.replace("one", "ONE"), base=1, modified_at=when(40))
+    return [
+        put(text, base, modified_at=when(90)),
+        put(binary, b"\x00\x01", kind="binary", modified_at=when(85)),
+        first_edit,
+        put(text, base.replace("five", "FIVE"), base=1, modified_at=when(30)),  # merged
+        put(text, base.replace("one", "uno"), base=1, modified_at=when(20)),  # overlap
+        put(binary, b"\x02", kind="binary", base=1, modified_at=when(60)),
+        put(binary, b"\x03", kind="binary", base=1, modified_at=when(70)),  # older: kept aside
+        put(gone, "short-lived", modified_at=when(50)),
+        delete(gone, base=1),
+        delete(new_id(), base=1),  # not_found
+        put(gone, "back", base=1, modified_at=when(10)),  # edit wins over the delete
+        first_edit,  # a retry inside the batch: the stored result
+        {**first_edit, "content": "other"},  # change_id_reused
+        put(text, kind="text", name="renamed.txt", base=3),  # metadata only, stale
+        put(new_id(), "\x00"),  # invalid
+    ]
+
+
+def _outcome(user):
+    items = {}
+    for item in Item.objects.filter(user=user).order_by("seq"):
+        items[item.item_id] = (
+            item.version,
+            item.sha256,
+            item.name,
+            item.deleted,
+            item.has_conflict,
+            sorted(
+                item.versions.values_list(
+                    "number", "origin", "parent", "merge_parent", "sha256", "deleted", "name"
+                ),
+                key=lambda v: (v[0] is None, v[0] or 0, v[1:]),
+            ),
+            sorted(item.conflicts.values_list("status", "reason")),
+        )
+    return items
+
+
+def test_a_batch_ends_exactly_where_the_same_changes_one_by_one_end(
+    user, other_user, make_device, client_for
+):
+    """Writes in a batch are buffered and sent together; the outcome must not show it."""
+    now = datetime.now(UTC)
+    story = _story(lambda seconds: (now - timedelta(seconds=seconds)).isoformat())
+    batched = Device(client_for(make_device(user)[1]))
+    single = Device(client_for(make_device(other_user)[1]))
+
+    def strip(result):
+        item = result.get("item") or {}
+        keep = ("version", "sha256", "deleted", "has_conflict", "name")
+        return (result["status"], (result.get("error") or {}).get("code"), *map(item.get, keep))
+
+    batch_results = batched.push(*story)["results"]
+    single_results = [single.push_one(change) for change in story]
+    assert [strip(r) for r in batch_results] == [strip(r) for r in single_results]
+    assert [r["status"] for r in batch_results] == [
+        "applied",
+        "applied",
+        "applied",
+        "merged",
+        "conflict",
+        "applied",
+        "conflict",
+        "applied",
+        "applied",
+        "rejected",
+        "conflict",
+        "applied",
+        "rejected",
+        "merged",
+        "rejected",
+    ]
+    assert _outcome(user) == _outcome(other_user)
+    # One row per change id: not for the retry, the reused id or the malformed change.
+    assert PushRecord.objects.filter(device__user=user).count() == 12
+    pulled = {c["id"]: c for c in batched.pull_all()[0]}
+    assert len(pulled) == 3
+    assert {c["content"] for c in pulled.values() if c["kind"] == "text"} == {
+        "uno\ntwo\nthree\nfour\nfive\n",  # the later of the overlapping edits
+        "back",
+    }
