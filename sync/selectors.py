@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections import namedtuple
 from typing import Any
 
 from django.conf import settings
@@ -13,7 +14,7 @@ from django.db.models import Q, QuerySet
 from accounts.models import Device, User
 from cloudsaves.errors import ApplicationError, NotFound
 
-from . import keys
+from . import crypto, keys
 from .changes import MAX_VERSION, BadCursor, decode_cursor, encode_cursor, iso, item_dict
 from .merging import merge3
 from .models import Conflict, Item, SyncState, Version
@@ -56,13 +57,22 @@ def content_url(item_id: uuid.UUID, number: int) -> str:
 
 def with_content(item: Item, key: bytes | None) -> dict[str, Any]:
     """An item with its head content, as pulls and item reads carry it."""
-    data = item_dict(item)
-    if item.deleted or item.head is None or key is None:
+    head = item.head
+    return _add_content(item_dict(item), item, head.id if head else None, head, key)
+
+
+def _add_content(
+    data: dict[str, Any], item: Any, head_id: uuid.UUID | None, head: Any, key: bytes | None
+) -> dict[str, Any]:
+    """`item` is an Item or a pull row with the same attribute names; `head` anything with
+    a `sealed` attribute."""
+    if item.deleted or head_id is None or key is None:
         return data
     if item.kind == Item.Kind.BINARY and item.size > settings.CLOUDSAVES_INLINE_BINARY_MAX:
         data["content_url"] = content_url(item.item_id, item.version)
         return data
-    content = open_version(key, item.user_id, item.head, item_id=item.item_id)
+    aad = keys.content_aad(user_id=item.user_id, item_id=item.item_id, version_id=head_id)
+    content = crypto.open_sealed(key, head.sealed, aad)
     if item.kind == Item.Kind.TEXT:
         data["content"] = content.decode("utf-8")
     else:
@@ -70,33 +80,9 @@ def with_content(item: Item, key: bytes | None) -> dict[str, Any]:
     return data
 
 
-def changes_since(
-    *, user: User, since: str | None, limit: int = 500, key: bytes | None = None
-) -> dict[str, Any]:
-    """Every item whose latest change is after `since`, in sequence order, latest state
-    only. Paging with the returned cursor until `has_more` is false sees every committed
-    change exactly once: writers of one user commit in sequence order (services._begin).
-    `key` is the user's data key if the caller already holds it (a long-lived socket)."""
-    seq = cursor_seq(user=user, cursor=since)
-    rows = list(
-        Item.objects.filter(user=user, seq__gt=seq)
-        .select_related("head")
-        .only(*_PULL_FIELDS)
-        .order_by("seq")[: limit + 1]
-    )
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    if rows and key is None:
-        key = keys.data_key(user.id)
-    return {
-        "changes": [with_content(item, key) for item in rows],
-        "cursor": encode_cursor(user.id, rows[-1].seq if rows else seq),
-        "has_more": has_more,
-    }
-
-
-_PULL_FIELDS = (
-    "pk_id",
+# A pull reads plain rows, not model instances: at 500 items a page that is a third of
+# the time. The names match Item's attributes so item_dict reads both.
+_PULL_COLUMNS = (
     "user_id",
     "item_id",
     "kind",
@@ -111,9 +97,35 @@ _PULL_FIELDS = (
     "has_conflict",
     "seq",
     "device_id",
-    "head__id",
+    "head_id",
     "head__sealed",
 )
+_PullRow = namedtuple("_PullRow", [c.replace("head__", "") for c in _PULL_COLUMNS])
+
+
+def changes_since(
+    *, user: User, since: str | None, limit: int = 500, key: bytes | None = None
+) -> dict[str, Any]:
+    """Every item whose latest change is after `since`, in sequence order, latest state
+    only. Paging with the returned cursor until `has_more` is false sees every committed
+    change exactly once: writers of one user commit in sequence order (services._begin).
+    `key` is the user's data key if the caller already holds it (a long-lived socket)."""
+    seq = cursor_seq(user=user, cursor=since)
+    rows = [
+        _PullRow._make(row)
+        for row in Item.objects.filter(user=user, seq__gt=seq)
+        .order_by("seq")
+        .values_list(*_PULL_COLUMNS)[: limit + 1]
+    ]
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if rows and key is None:
+        key = keys.data_key(user.id)
+    return {
+        "changes": [_add_content(item_dict(row), row, row.head_id, row, key) for row in rows],
+        "cursor": encode_cursor(user.id, rows[-1].seq if rows else seq),
+        "has_more": has_more,
+    }
 
 
 def sync_status(*, user: User, since: str | None) -> dict[str, Any]:

@@ -138,3 +138,21 @@ def test_purge_command(phone, user):
     Item.objects.update(updated_at=timezone.now() - timedelta(days=2))
     call_command("purge_tombstones", "--days", "1")
     assert phone.pull()["changes"] == []
+
+
+def test_cursors_are_django_signatures_and_survive_a_secret_rotation(settings, user):
+    from django.core import signing
+
+    from sync.changes import BadCursor, decode_cursor
+
+    django_signer = signing.Signer(salt=f"cloudsaves.cursor.{user.id}")
+    for seq in (0, 7, 123456789):
+        assert encode_cursor(user.id, seq) == django_signer.sign(str(seq))
+    old = encode_cursor(user.id, 42)
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a new secret key that is long enough to be a real one"
+    assert decode_cursor(user.id, old) == 42
+    assert encode_cursor(user.id, 42) != old
+    settings.SECRET_KEY_FALLBACKS = []
+    with pytest.raises(BadCursor):
+        decode_cursor(user.id, old)
