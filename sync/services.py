@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, models, router, transaction
 from django.utils import timezone
 
 from accounts import realtime
@@ -127,13 +127,13 @@ class WriteContext:
         need their keys); an item names its head version before that row exists, which
         the deferred foreign keys allow until commit."""
         if self.new_items:
-            Item.objects.bulk_create(self.new_items)
+            Item.objects.bulk_create(self.new_items)  # their keys come back for the versions
         if self.new_versions:
-            Version.objects.bulk_create(self.new_versions)
+            _insert_rows(Version, self.new_versions)
         if self.changed_items:
             Item.objects.bulk_update(list(self.changed_items.values()), ITEM_STATE_FIELDS)
         if self.new_records:
-            PushRecord.objects.bulk_create(self.new_records)
+            _insert_rows(PushRecord, self.new_records)
         self.new_items, self.new_versions, self.new_records = [], [], []
         self.changed_items = {}
         self.pending = set()
@@ -151,6 +151,35 @@ class WriteContext:
 def open_version(key: bytes, user_id: int, version: Version, *, item_id: uuid.UUID) -> bytes:
     aad = keys.content_aad(user_id=user_id, item_id=item_id, version_id=version.id)
     return crypto.open_sealed(key, version.sealed, aad)
+
+
+def _insert_rows(model: type[models.Model], objs: list[models.Model]) -> None:
+    """Insert rows whose keys the caller does not need back. On PostgreSQL one INSERT is
+    sent per row in a pipeline (psycopg's executemany): for rows carrying sealed content
+    that is half the time of bulk_create, which packs every column into an array literal
+    on the client. Elsewhere, bulk_create."""
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(objs)
+        return
+    fields = [
+        f
+        for f in model._meta.concrete_fields
+        if not (f.primary_key and isinstance(f, models.AutoField | models.BigAutoField))
+    ]
+    quote = connection.ops.quote_name
+    # Only the model's own table and column names go into the text, quoted.
+    statement = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
+        quote(model._meta.db_table),
+        ", ".join(quote(f.column) for f in fields),
+        ", ".join(["%s"] * len(fields)),
+    )
+    rows = []
+    for obj in objs:
+        obj._prepare_related_fields_for_save(operation_name="bulk_create")
+        rows.append([f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields])
+    with connection.cursor() as cursor:
+        cursor.executemany(statement, rows)
 
 
 def _begin(user: User, device: Device | None) -> WriteContext:
