@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from django.conf import settings
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from . import crypto
@@ -24,12 +25,22 @@ def _owner(user_id: int) -> str:
     return f"user:{user_id}"
 
 
+def wrapped_key(user_field: str = "user_id") -> Subquery:
+    """The wrapped data key of the row's user, for reading it in a query that runs anyway
+    (the sync-state read every pull and push starts with) instead of a query of its own."""
+    return Subquery(DataKey.objects.filter(user_id=OuterRef(user_field)).values("wrapped")[:1])
+
+
+def unwrap(user_id: int, wrapped: bytes | memoryview) -> bytes:
+    return keyring().unwrap(bytes(wrapped), owner=_owner(user_id))
+
+
 def data_key(user_id: int, *, create: bool = False) -> bytes | None:
     """The user's unwrapped data key; created on the first write (`create=True`), which
     runs under the user's sync-state lock, so two first writes cannot both create one."""
     row = DataKey.objects.filter(user_id=user_id).first()
     if row is not None:
-        return keyring().unwrap(row.wrapped, owner=_owner(user_id))
+        return unwrap(user_id, row.wrapped)
     if not create:
         return None
     key = crypto.new_data_key()

@@ -32,23 +32,33 @@ class ResyncRequired(ApplicationError):
     default_message = "This cursor can no longer be served: discard it and pull from scratch."
 
 
-def _state(user: User) -> tuple[int, int]:
-    row = SyncState.objects.filter(user=user).values_list("last_seq", "purged_seq").first()
-    return row or (0, 0)
+def _state(user: User) -> tuple[int, int, bytes | None]:
+    """The user's last sequence, purge point and wrapped data key, in one query."""
+    row = (
+        SyncState.objects.filter(user=user)
+        .annotate(wrapped_key=keys.wrapped_key())
+        .values_list("last_seq", "purged_seq", "wrapped_key")
+        .first()
+    )
+    return row or (0, 0, None)
 
 
-def cursor_seq(*, user: User, cursor: str | None) -> int:
-    """The sequence number a client's cursor stands for, checked against the server."""
+def _checked_cursor(user: User, cursor: str | None) -> tuple[int, bytes | None]:
     try:
         seq = decode_cursor(user.id, cursor)
     except BadCursor as exc:
         raise BadCursorError() from exc
-    last_seq, purged_seq = _state(user)
+    last_seq, purged_seq, wrapped = _state(user)
     if seq > last_seq:
         raise ResyncRequired("The cursor is ahead of the server (was it restored from a backup?).")
     if 0 < seq < purged_seq:
         raise ResyncRequired("Deleted items older than this cursor were purged.")
-    return seq
+    return seq, wrapped
+
+
+def cursor_seq(*, user: User, cursor: str | None) -> int:
+    """The sequence number a client's cursor stands for, checked against the server."""
+    return _checked_cursor(user, cursor)[0]
 
 
 def content_url(item_id: uuid.UUID, number: int) -> str:
@@ -110,7 +120,7 @@ def changes_since(
     only. Paging with the returned cursor until `has_more` is false sees every committed
     change exactly once: writers of one user commit in sequence order (services._begin).
     `key` is the user's data key if the caller already holds it (a long-lived socket)."""
-    seq = cursor_seq(user=user, cursor=since)
+    seq, wrapped = _checked_cursor(user, since)
     rows = [
         _PullRow._make(row)
         for row in Item.objects.filter(user=user, seq__gt=seq)
@@ -119,8 +129,8 @@ def changes_since(
     ]
     has_more = len(rows) > limit
     rows = rows[:limit]
-    if rows and key is None:
-        key = keys.data_key(user.id)
+    if rows and key is None and wrapped is not None:
+        key = keys.unwrap(user.id, wrapped)
     return {
         "changes": [_add_content(item_dict(row), row, row.head_id, row, key) for row in rows],
         "cursor": encode_cursor(user.id, rows[-1].seq if rows else seq),
@@ -130,7 +140,7 @@ def changes_since(
 
 def sync_status(*, user: User, since: str | None) -> dict[str, Any]:
     seq = cursor_seq(user=user, cursor=since)
-    last_seq, _ = _state(user)
+    last_seq = _state(user)[0]
     return {
         "cursor": encode_cursor(user.id, last_seq),
         "behind": Item.objects.filter(user=user, seq__gt=seq).count(),

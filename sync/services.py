@@ -184,11 +184,15 @@ def _insert_rows(model: type[models.Model], objs: list[models.Model]) -> None:
 
 def _begin(user: User, device: Device | None) -> WriteContext:
     """Lock the user's sequence for the rest of the transaction."""
-    state = SyncState.objects.select_for_update().filter(user=user).first()
+    locked = SyncState.objects.select_for_update().annotate(wrapped_key=keys.wrapped_key())
+    state = locked.filter(user=user).first()
     if state is None:  # the user's first write
         SyncState.objects.get_or_create(user=user)
-        state = SyncState.objects.select_for_update().get(user=user)
-    key = keys.data_key(user.id, create=True)
+        state = locked.get(user=user)
+    if state.wrapped_key is not None:
+        key = keys.unwrap(user.id, state.wrapped_key)
+    else:
+        key = keys.data_key(user.id, create=True)
     ctx = WriteContext(user=user, device=device, now=timezone.now(), state=state, key=key)
     ctx.seq_start = state.last_seq
     return ctx
