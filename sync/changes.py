@@ -219,6 +219,10 @@ def _user_signer(user_id: int) -> signing.Signer:
     return _signer(user_id, settings.SECRET_KEY, tuple(settings.SECRET_KEY_FALLBACKS))
 
 
+def cursor_signer(user_id: int) -> signing.Signer:
+    return _user_signer(user_id)
+
+
 def encode_cursor(user_id: int, seq: int) -> str:
     return _user_signer(user_id).sign(str(seq))
 
@@ -249,7 +253,9 @@ def iso(dt: datetime | None) -> str | None:
     return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def item_dict(item: Item) -> dict[str, Any]:
+def item_dict(item: Item, signer: signing.Signer | None = None) -> dict[str, Any]:
+    """`signer`: the user's cursor signer, when the caller renders many items."""
+    signer = signer or _user_signer(item.user_id)
     return {
         "id": str(item.item_id),
         "kind": item.kind,
@@ -262,7 +268,7 @@ def item_dict(item: Item) -> dict[str, Any]:
         "updated_at": iso(item.updated_at),
         "deleted": item.deleted,
         "has_conflict": item.has_conflict,
-        "seq": encode_cursor(item.user_id, item.seq),
+        "seq": signer.sign(str(item.seq)),
         "device_id": str(item.device_id) if item.device_id else None,
     }
 

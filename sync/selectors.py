@@ -15,7 +15,15 @@ from accounts.models import Device, User
 from cloudsaves.errors import ApplicationError, NotFound
 
 from . import crypto, keys
-from .changes import MAX_VERSION, BadCursor, decode_cursor, encode_cursor, iso, item_dict
+from .changes import (
+    MAX_VERSION,
+    BadCursor,
+    cursor_signer,
+    decode_cursor,
+    encode_cursor,
+    iso,
+    item_dict,
+)
 from .merging import merge3
 from .models import Conflict, Item, SyncState, Version
 from .services import open_version
@@ -129,10 +137,13 @@ def changes_since(
     ]
     has_more = len(rows) > limit
     rows = rows[:limit]
+    signer = cursor_signer(user.id)
     if rows and key is None and wrapped is not None:
         key = keys.unwrap(user.id, wrapped)
     return {
-        "changes": [_add_content(item_dict(row), row, row.head_id, row, key) for row in rows],
+        "changes": [
+            _add_content(item_dict(row, signer), row, row.head_id, row, key) for row in rows
+        ],
         "cursor": encode_cursor(user.id, rows[-1].seq if rows else seq),
         "has_more": has_more,
     }
