@@ -1,0 +1,188 @@
+"""Staff pages for synced content. Content is sealed and never decrypted here: staff see
+metadata (names, sizes, hashes, versions, conflict records), and settle conflicts by
+keeping what the user's devices already show."""
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from cloudsaves.errors import ApplicationError
+
+from .models import Conflict, Item, SyncState, Version
+from .services import conflict_resolve
+
+VERSION_FIELDS = (
+    "number",
+    "origin",
+    "parent",
+    "merge_parent",
+    "name",
+    "content_type",
+    "size",
+    "sha256",
+    "deleted",
+    "device",
+    "modified_at",
+    "created_at",
+)
+ITEM_FIELDS = (
+    "user",
+    "item_id",
+    "kind",
+    "name",
+    "content_type",
+    "version",
+    "size",
+    "sha256",
+    "deleted",
+    "has_conflict",
+    "device",
+    "modified_at",
+    "updated_at",
+    "seq",
+)
+
+
+class ReadOnly:
+    """History is immutable and every write goes through the sync services (sequence,
+    ledger, notifications): the admin shows, it does not edit."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class VersionInline(ReadOnly, admin.TabularInline):
+    model = Version
+    fields = VERSION_FIELDS
+    readonly_fields = VERSION_FIELDS
+    ordering = ("-created_at",)
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+
+class ConflictInline(ReadOnly, admin.TabularInline):
+    model = Conflict
+    fk_name = "item"
+    fields = ("status", "reason", "resolution", "created_at", "resolved_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+
+@admin.register(Item)
+class ItemAdmin(ReadOnly, admin.ModelAdmin):
+    list_display = (
+        "__str__",
+        "user",
+        "kind",
+        "version",
+        "size",
+        "deleted",
+        "has_conflict",
+        "updated_at",
+    )
+    list_filter = ("kind", "deleted", "has_conflict")
+    search_fields = ("user__email", "name", "=item_id")
+    fields = ITEM_FIELDS
+    readonly_fields = ITEM_FIELDS
+    list_select_related = ("user",)
+    inlines = [ConflictInline, VersionInline]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # deleting is a change every device must hear of: use the API
+
+
+@admin.register(Version)
+class VersionAdmin(ReadOnly, admin.ModelAdmin):
+    list_display = ("__str__", "origin", "size", "device", "created_at")
+    list_filter = ("origin", "deleted")
+    search_fields = ("item__user__email", "=item__item_id")
+    fields = ("item", *VERSION_FIELDS)
+    readonly_fields = fields
+    list_select_related = ("item", "device")
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Conflict)
+class ConflictAdmin(ReadOnly, admin.ModelAdmin):
+    list_display = ("item", "user", "status", "reason", "resolution", "created_at", "resolved_at")
+    list_filter = ("status", "reason")
+    search_fields = ("user__email", "item__name", "=item__item_id")
+    fields = (
+        "id",
+        "user",
+        "item",
+        "status",
+        "reason",
+        "base",
+        "server",
+        "incoming",
+        "result",
+        "resolution",
+        "created_at",
+        "resolved_at",
+    )
+    readonly_fields = fields
+    list_select_related = ("user", "item")
+    actions = ["keep_current_head"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Resolve, keeping what the item shows now (no content changes)")
+    def keep_current_head(self, request: HttpRequest, queryset: QuerySet[Conflict]) -> None:
+        """Settle conflicts the way their automatic decision left them. A conflict whose
+        item has moved on since (its head is no longer the decision's result) is left
+        for the user: resolving it here would rewrite their content."""
+        resolved = skipped = 0
+        for conflict in queryset.exclude(status=Conflict.Status.RESOLVED).select_related(
+            "item", "user"
+        ):
+            if conflict.result_id is None or conflict.result_id != conflict.item.head_id:
+                skipped += 1
+                continue
+            choice = (
+                Conflict.Resolution.INCOMING
+                if conflict.result_id == conflict.incoming_id
+                else Conflict.Resolution.SERVER
+            )
+            try:
+                conflict_resolve(
+                    user=conflict.user,
+                    device=None,
+                    conflict_id=conflict.id,
+                    choice=choice,
+                    base_version=conflict.item.version,
+                )
+            except ApplicationError:
+                skipped += 1  # changed while we looked: the user decides
+                continue
+            resolved += 1
+        if resolved:
+            self.message_user(request, f"Resolved {resolved} conflict(s).", messages.SUCCESS)
+        if skipped:
+            self.message_user(
+                request,
+                f"Left {skipped} conflict(s) open: their item changed since, so keeping "
+                "the head would not match the decision on record. The user resolves those.",
+                messages.WARNING,
+            )
+
+
+@admin.register(SyncState)
+class SyncStateAdmin(ReadOnly, admin.ModelAdmin):
+    list_display = ("user", "last_seq", "purged_seq")
+    search_fields = ("user__email",)
+    fields = ("user", "last_seq", "purged_seq")
+    readonly_fields = fields
+    list_select_related = ("user",)
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,93 @@
+"""Staff pages for synced content: metadata only, never plaintext; conflicts settled
+without rewriting anyone's content."""
+
+import pytest
+
+from sync.models import Conflict, Item, Version
+
+from .conftest import at, new_id, put
+
+pytestmark = pytest.mark.django_db
+
+CANARY = "canary-4f1c9e-never-in-admin"
+
+
+@pytest.fixture
+def staff(client, django_user_model):
+    admin = django_user_model.objects.create_superuser(email="root@example.com", password="pw")
+    client.force_login(admin)
+    return client
+
+
+def overlapping_conflict(phone, laptop, *, text="the cat sat"):
+    item_id = new_id()
+    phone.push_one(put(item_id, text))
+    laptop.push_one(put(item_id, text.replace("cat", "dog"), base=1, modified_at=at(60)))
+    result = phone.push_one(put(item_id, text.replace("cat", "bird"), base=1, modified_at=at(5)))
+    assert result["status"] == "conflict"
+    return item_id, Conflict.objects.get(id=result["conflict_id"])
+
+
+def test_pages_show_metadata_and_never_content(staff, phone, laptop):
+    item_id, conflict = overlapping_conflict(phone, laptop, text=f"the cat sat {CANARY}")
+    item = Item.objects.get(item_id=item_id)
+    version = Version.objects.filter(item=item).first()
+    pages = [
+        "/admin/sync/item/",
+        f"/admin/sync/item/?q={item_id}",
+        f"/admin/sync/item/{item.pk}/change/",
+        "/admin/sync/version/",
+        f"/admin/sync/version/{version.pk}/change/",
+        "/admin/sync/conflict/",
+        "/admin/sync/conflict/?status__exact=open",
+        f"/admin/sync/conflict/{conflict.pk}/change/",
+        "/admin/sync/syncstate/",
+    ]
+    for page in pages:
+        response = staff.get(page)
+        assert response.status_code == 200, page
+        body = response.content.decode()
+        assert CANARY not in body, page
+    assert item.name in staff.get(f"/admin/sync/item/{item.pk}/change/").content.decode()
+
+
+def test_history_cannot_be_edited_or_deleted_here(staff, phone):
+    phone.push_one(put(new_id(), "x"))
+    item = Item.objects.get()
+    assert staff.get("/admin/sync/item/add/").status_code == 403
+    assert staff.post(f"/admin/sync/item/{item.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert Item.objects.count() == 1
+
+
+def test_keep_current_head_resolves_without_touching_content(staff, phone, laptop):
+    item_id, conflict = overlapping_conflict(phone, laptop)
+    item = Item.objects.get(item_id=item_id)
+    assert item.has_conflict
+    versions_before = item.version
+    response = staff.post(
+        "/admin/sync/conflict/",
+        {"action": "keep_current_head", "_selected_action": [str(conflict.pk)]},
+        follow=True,
+    )
+    assert "Resolved 1 conflict" in response.content.decode()
+    conflict.refresh_from_db()
+    item.refresh_from_db()
+    assert conflict.status == Conflict.Status.RESOLVED
+    assert not item.has_conflict
+    assert item.version == versions_before  # the head the devices show stays the head
+    # Devices hear of it: the item moved in the change sequence.
+    assert phone.pull()["changes"][0]["has_conflict"] is False
+
+
+def test_a_conflict_whose_item_moved_on_is_left_to_the_user(staff, phone, laptop):
+    item_id, conflict = overlapping_conflict(phone, laptop)
+    phone.push_one(put(item_id, "written after the conflict", base=3))
+    response = staff.post(
+        "/admin/sync/conflict/",
+        {"action": "keep_current_head", "_selected_action": [str(conflict.pk)]},
+        follow=True,
+    )
+    assert "Left 1 conflict(s) open" in response.content.decode()
+    conflict.refresh_from_db()
+    assert conflict.status == Conflict.Status.OPEN
+    assert Item.objects.get(item_id=item_id).version == 4
