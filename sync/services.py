@@ -127,7 +127,7 @@ class WriteContext:
         need their keys); an item names its head version before that row exists, which
         the deferred foreign keys allow until commit."""
         if self.new_items:
-            Item.objects.bulk_create(self.new_items)  # their keys come back for the versions
+            _insert_items(self.new_items)
         if self.new_versions:
             _insert_rows(Version, self.new_versions)
         if self.changed_items:
@@ -151,6 +151,16 @@ class WriteContext:
 def open_version(key: bytes, user_id: int, version: Version, *, item_id: uuid.UUID) -> bytes:
     aad = keys.content_aad(user_id=user_id, item_id=item_id, version_id=version.id)
     return crypto.open_sealed(key, version.sealed, aad)
+
+
+def _insert_items(items: list[Item]) -> None:
+    """Insert new items; their keys are needed by the versions that follow."""
+    connection = connections[router.db_for_write(Item)]
+    if connection.features.can_return_rows_from_bulk_insert:
+        Item.objects.bulk_create(items)
+    else:  # SQLite before 3.35 cannot say which keys a multi-row insert made
+        for item in items:
+            item.save(force_insert=True)
 
 
 def _insert_rows(model: type[models.Model], objs: list[models.Model]) -> None:

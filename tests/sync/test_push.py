@@ -428,3 +428,16 @@ def test_a_batch_ends_exactly_where_the_same_changes_one_by_one_end(
         "uno\ntwo\nthree\nfour\nfive\n",  # the later of the overlapping edits
         "back",
     }
+
+
+def test_push_where_a_multi_row_insert_cannot_return_keys(phone, monkeypatch):
+    """SQLite before 3.35 (which Django 5.2 still supports) inserts items one by one."""
+    from django.db import connection
+
+    monkeypatch.setattr(type(connection.features), "can_return_rows_from_bulk_insert", False)
+    first, second = new_id(), new_id()
+    body = phone.push(put(first, "one"), put(second, "two"), put(first, "one more", base=1))
+    assert [r["status"] for r in body["results"]] == ["applied", "applied", "applied"]
+    pulled = {c["id"]: c["content"] for c in phone.pull()["changes"]}
+    assert pulled == {first: "one more", second: "two"}
+    assert Version.objects.count() == 3
