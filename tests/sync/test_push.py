@@ -5,6 +5,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sync.models import Conflict, Item, PushRecord, SyncState, Version
 
@@ -385,6 +387,12 @@ def _outcome(user):
     return items
 
 
+def _strip(result):
+    item = result.get("item") or {}
+    keep = ("version", "sha256", "deleted", "has_conflict", "name")
+    return (result["status"], (result.get("error") or {}).get("code"), *map(item.get, keep))
+
+
 def test_a_batch_ends_exactly_where_the_same_changes_one_by_one_end(
     user, other_user, make_device, client_for
 ):
@@ -394,14 +402,9 @@ def test_a_batch_ends_exactly_where_the_same_changes_one_by_one_end(
     batched = Device(client_for(make_device(user)[1]))
     single = Device(client_for(make_device(other_user)[1]))
 
-    def strip(result):
-        item = result.get("item") or {}
-        keep = ("version", "sha256", "deleted", "has_conflict", "name")
-        return (result["status"], (result.get("error") or {}).get("code"), *map(item.get, keep))
-
     batch_results = batched.push(*story)["results"]
     single_results = [single.push_one(change) for change in story]
-    assert [strip(r) for r in batch_results] == [strip(r) for r in single_results]
+    assert [_strip(r) for r in batch_results] == [_strip(r) for r in single_results]
     assert [r["status"] for r in batch_results] == [
         "applied",
         "applied",
@@ -441,3 +444,51 @@ def test_push_where_a_multi_row_insert_cannot_return_keys(phone, monkeypatch):
     pulled = {c["id"]: c["content"] for c in phone.pull()["changes"]}
     assert pulled == {first: "one more", second: "two"}
     assert Version.objects.count() == 3
+
+
+_LINES = ["alpha\n", "beta\n", "gamma\n", "delta\n"]
+
+
+@st.composite
+def _stories(draw):
+    """Random batches over three items: puts of texts built from a few lines (so edits
+    merge, overlap or repeat), deletes, any base version, retries of earlier changes."""
+    ids = [new_id() for _ in range(3)]
+    changes = []
+    for _ in range(draw(st.integers(1, 12))):
+        if changes and draw(st.integers(0, 9)) == 0:
+            changes.append(draw(st.sampled_from(changes)))  # a retry
+            continue
+        item_id = draw(st.sampled_from(ids))
+        base = draw(st.sampled_from([None, 0, 1, 2, 3]))
+        if draw(st.integers(0, 4)) == 0:
+            changes.append(delete(item_id, base=base))
+        else:
+            lines = draw(st.lists(st.sampled_from(_LINES), min_size=0, max_size=5))
+            changes.append(
+                put(item_id, "".join(lines), base=base, modified_at_offset=draw(st.integers(1, 99)))
+            )
+    return changes
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(story=_stories())
+def test_random_batches_end_where_the_same_changes_one_by_one_end(
+    story, make_user, make_device, client_for
+):
+    now = datetime.now(UTC)
+    for change in story:
+        offset = change.pop("modified_at_offset", None)
+        if offset is not None:
+            change["modified_at"] = (now - timedelta(seconds=offset)).isoformat()
+    batched_user, single_user = make_user(), make_user()
+    batched = Device(client_for(make_device(batched_user)[1]))
+    single = Device(client_for(make_device(single_user)[1]))
+    batch_results = batched.push(*story)["results"]
+    single_results = [single.push_one(change) for change in story]
+    assert [_strip(r) for r in batch_results] == [_strip(r) for r in single_results]
+    assert _outcome(batched_user) == _outcome(single_user)
