@@ -22,6 +22,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connections, models, router, transaction
+from django.db.models.fields import AutoFieldMixin
 from django.utils import timezone
 
 from accounts import realtime
@@ -175,7 +176,7 @@ def _insert_rows(model: type[models.Model], objs: list[models.Model]) -> None:
     fields = [
         f
         for f in model._meta.concrete_fields
-        if not (f.primary_key and isinstance(f, models.AutoField | models.BigAutoField))
+        if not (f.primary_key and isinstance(f, AutoFieldMixin))  # the database numbers it
     ]
     quote = connection.ops.quote_name
     # Only the model's own table and column names go into the text, quoted.
