@@ -98,7 +98,7 @@ def _add_content(
     return data
 
 
-# A pull reads plain rows, not model instances: at 500 items a page that is a third of
+# A pull reads plain rows, not model instances: at 500 items a page that is a quarter of
 # the time. The names match Item's attributes so item_dict reads both.
 _PULL_COLUMNS = (
     "user_id",
