@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from cloudsaves.admin import ReadOnlyAdminMixin
+
 from .models import Activity, HandoffSettings, Offer
 
 
@@ -11,7 +13,7 @@ class HandoffSettingsAdmin(admin.ModelAdmin):
 
 
 @admin.register(Activity)
-class ActivityAdmin(admin.ModelAdmin):
+class ActivityAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     # The app state is sealed and never decrypted here: staff see that there is one.
     list_display = ("device", "user", "item", "item_version", "state_size", "updated_at")
     fields = ("device", "user", "item", "item_version", "state_size", "updated_at")
@@ -19,15 +21,9 @@ class ActivityAdmin(admin.ModelAdmin):
     search_fields = ("user__email", "device__name")
     list_select_related = ("device", "user", "item")
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Offer)
-class OfferAdmin(admin.ModelAdmin):
+class OfferAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "user",
@@ -57,9 +53,3 @@ class OfferAdmin(admin.ModelAdmin):
     readonly_fields = fields
     search_fields = ("user__email",)
     list_select_related = ("user", "source_device", "target_device")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from cloudsaves.admin import ReadOnlyAdminMixin
 from cloudsaves.errors import ApplicationError
 
 from .models import Conflict, Item, SyncState, Version
@@ -43,39 +44,34 @@ ITEM_FIELDS = (
 )
 
 
-class ReadOnly:
-    """History is immutable and every write goes through the sync services (sequence,
-    ledger, notifications): the admin shows, it does not edit."""
+class Immutable(ReadOnlyAdminMixin):
+    """Nor deleted here: deleting an item is a change every device must hear of (use
+    the API), and versions, conflicts and sync state are history."""
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
+    def has_delete_permission(self, request, obj=None):
         return False
 
 
-class VersionInline(ReadOnly, admin.TabularInline):
+class VersionInline(Immutable, admin.TabularInline):
     model = Version
     fields = VERSION_FIELDS
     readonly_fields = VERSION_FIELDS
     ordering = ("-created_at",)
     extra = 0
-    can_delete = False
     show_change_link = True
 
 
-class ConflictInline(ReadOnly, admin.TabularInline):
+class ConflictInline(Immutable, admin.TabularInline):
     model = Conflict
     fk_name = "item"
     fields = ("status", "reason", "resolution", "created_at", "resolved_at")
     readonly_fields = fields
     extra = 0
-    can_delete = False
     show_change_link = True
 
 
 @admin.register(Item)
-class ItemAdmin(ReadOnly, admin.ModelAdmin):
+class ItemAdmin(Immutable, admin.ModelAdmin):
     list_display = (
         "__str__",
         "user",
@@ -93,12 +89,9 @@ class ItemAdmin(ReadOnly, admin.ModelAdmin):
     list_select_related = ("user",)
     inlines = [ConflictInline, VersionInline]
 
-    def has_delete_permission(self, request, obj=None):
-        return False  # deleting is a change every device must hear of: use the API
-
 
 @admin.register(Version)
-class VersionAdmin(ReadOnly, admin.ModelAdmin):
+class VersionAdmin(Immutable, admin.ModelAdmin):
     list_display = ("__str__", "origin", "size", "device", "created_at")
     list_filter = ("origin", "deleted")
     search_fields = ("item__user__email", "=item__item_id")
@@ -106,12 +99,9 @@ class VersionAdmin(ReadOnly, admin.ModelAdmin):
     readonly_fields = fields
     list_select_related = ("item", "device")
 
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Conflict)
-class ConflictAdmin(ReadOnly, admin.ModelAdmin):
+class ConflictAdmin(Immutable, admin.ModelAdmin):
     list_display = ("item", "user", "status", "reason", "resolution", "created_at", "resolved_at")
     list_filter = ("status", "reason")
     search_fields = ("user__email", "item__name", "=item__item_id")
@@ -132,9 +122,6 @@ class ConflictAdmin(ReadOnly, admin.ModelAdmin):
     readonly_fields = fields
     list_select_related = ("user", "item")
     actions = ["keep_current_head"]
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Resolve, keeping what the item shows now (no content changes)")
     def keep_current_head(self, request: HttpRequest, queryset: QuerySet[Conflict]) -> None:
@@ -177,12 +164,9 @@ class ConflictAdmin(ReadOnly, admin.ModelAdmin):
 
 
 @admin.register(SyncState)
-class SyncStateAdmin(ReadOnly, admin.ModelAdmin):
+class SyncStateAdmin(Immutable, admin.ModelAdmin):
     list_display = ("user", "last_seq", "purged_seq")
     search_fields = ("user__email",)
     fields = ("user", "last_seq", "purged_seq")
     readonly_fields = fields
     list_select_related = ("user",)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
