@@ -1,6 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from accounts import views as account_views
 
 from . import views
 
@@ -15,10 +17,17 @@ api_v1 = [
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("", include("sync.page_urls")),
+    path("devices/", account_views.devices, name="devices"),
+    path("sw.js", views.service_worker, name="service-worker"),
+    path("manifest.webmanifest", views.manifest, name="manifest"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("favicon.ico", views.favicon, name="favicon"),
+    # Last: any other /api/ path answers the JSON error shape, even with DEBUG on.
+    re_path(r"^api/.*$", views.api_not_found, name="api-not-found"),
 ]
 
 handler400 = "cloudsaves.views.bad_request"

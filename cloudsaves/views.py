@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
+import json
 import logging
+from pathlib import Path
+from urllib.parse import urljoin
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.templatetags.static import static
+from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
-
-from accounts.selectors import device_list
 
 from .exceptions import json_error
 
@@ -26,13 +33,98 @@ logger = logging.getLogger(__name__)
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    context: dict = {}
-    if request.user.is_authenticated:
-        current = request.get_browser_device()
-        if current is None:  # the browser device was revoked: the session has ended
-            return render(request, "home.html", {})
-        context = {"devices": list(device_list(user=request.user)), "current_device_id": current.id}
-    return render(request, "home.html", context)
+    """The product's front page; a signed-in browser goes straight to its notes and files."""
+    if request.user.is_authenticated and request.get_browser_device() is not None:
+        return redirect("items")
+    return render(request, "home.html")
+
+
+# The app shell pages the service worker keeps for offline use, one per kind of page.
+# Item and conflict pages are the same for every id, so one placeholder id stands for all.
+_SHELL_ID = "00000000-0000-0000-0000-000000000000"
+SHELL_PAGES = (
+    ("items", ()),
+    ("item", (_SHELL_ID,)),
+    ("item-history", (_SHELL_ID,)),
+    ("conflicts", ()),
+    ("conflict", (_SHELL_ID,)),
+    ("devices", ()),
+)
+_ASSET_DIRS = ("css", "js", "vendor", "img")
+_ASSET_SUFFIXES = (".js", ".css", ".svg", ".png")
+
+
+def _offline_assets() -> tuple[list[str], str]:
+    # Read once in production; in development every request sees the files as they are.
+    return _scan_assets() if settings.DEBUG else _scan_assets_once()
+
+
+def _scan_assets() -> tuple[list[str], str]:
+    """Every static file the app shell needs, as served URLs, and a version that changes
+    whenever any of them (or the worker itself) does, so browsers pick up a new release."""
+    root = Path(settings.BASE_DIR) / "static"
+    digest = hashlib.sha256()
+    urls = []
+    for folder in _ASSET_DIRS:
+        for path in sorted((root / folder).rglob("*")):
+            if path.suffix in _ASSET_SUFFIXES and path.is_file():
+                relative = path.relative_to(root).as_posix()
+                urls.append(static(relative))
+                digest.update(relative.encode())
+                digest.update(path.read_bytes())
+    digest.update((Path(settings.BASE_DIR) / "templates" / "sw.js").read_bytes())
+    return urls, digest.hexdigest()[:16]
+
+
+_scan_assets_once = functools.cache(_scan_assets)
+
+
+def service_worker(request: HttpRequest) -> HttpResponse:
+    """The service worker, served from the root so its scope is the whole app."""
+    assets, version = _offline_assets()
+    shells = [reverse(name, args=args) for name, args in SHELL_PAGES]
+    body = render_to_string(
+        "sw.js",
+        {
+            "version": version,
+            "assets": json.dumps(assets),
+            "shells": json.dumps(shells),
+            "fallback": json.dumps(reverse("items")),
+        },
+    )
+    response = HttpResponse(body, content_type="text/javascript; charset=utf-8")
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+def manifest(request: HttpRequest) -> JsonResponse:
+    """The web app manifest: the app can be installed and opens on the items page."""
+    response = JsonResponse(
+        {
+            "name": settings.CLOUDSAVES_SITE_NAME,
+            "short_name": settings.CLOUDSAVES_SITE_NAME,
+            "description": "Your notes and files, in step on every device.",
+            "id": "/",
+            "start_url": reverse("items"),
+            "scope": "/",
+            "display": "standalone",
+            "background_color": "#f5f7fa",
+            "theme_color": "#2f5fe0",
+            "icons": [
+                {"src": static("img/icon-192.png"), "sizes": "192x192", "type": "image/png"},
+                {"src": static("img/icon-512.png"), "sizes": "512x512", "type": "image/png"},
+                {
+                    "src": static("img/icon-maskable-512.png"),
+                    "sizes": "512x512",
+                    "type": "image/png",
+                    "purpose": "maskable",
+                },
+                {"src": static("img/favicon.svg"), "sizes": "any", "type": "image/svg+xml"},
+            ],
+        }
+    )
+    response["Content-Type"] = "application/manifest+json"
+    return response
 
 
 def _check_database() -> None:
@@ -113,6 +205,32 @@ def not_found(request: HttpRequest, exception=None) -> HttpResponse:
     if _is_api(request):
         return json_error(404, "not_found", "Not found.")
     return render(request, "404.html", status=404)
+
+
+@csrf_exempt  # a 404 for every method: the CSRF check would turn a POST into a 403 page
+def api_not_found(request: HttpRequest) -> HttpResponse:
+    """Every /api/ path no API route matched (the last route). In the API's error shape
+    even with DEBUG on, where Django shows its technical page instead of handler404.
+    A GET missing only the trailing slash is redirected, as CommonMiddleware would."""
+    path = request.path_info
+    if settings.APPEND_SLASH and not path.endswith("/") and request.method in ("GET", "HEAD"):
+        match = _resolve_or_none(path + "/")
+        if match is not None and match.url_name != "api-not-found":
+            return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
+    return json_error(404, "not_found", "No such API endpoint.")
+
+
+def _resolve_or_none(path: str):
+    try:
+        return resolve(path)
+    except Resolver404:
+        return None
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico whatever the page says. The unhashed static name
+    stays valid across deploys, so the redirect can be permanent."""
+    return HttpResponsePermanentRedirect(urljoin(settings.STATIC_URL, "img/favicon.svg"))
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

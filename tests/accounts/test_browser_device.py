@@ -1,6 +1,8 @@
 """A signed-in browser is a device: registered once, remembered across sign-ins, and its
 session writes need CSRF."""
 
+import uuid
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -76,9 +78,18 @@ def test_revoking_the_browser_device_ends_its_session(client, user, make_device,
     assert client.get("/").status_code == 200
 
 
-def test_home_page_lists_devices(client, user, make_device):
-    make_device(user, name="Kitchen tablet", kind="tablet")
+def test_signed_in_home_opens_the_app_and_app_pages_register_the_browser(client, user):
     login(client, user)
-    page = client.get("/")
-    assert page.status_code == 200
-    assert b"Kitchen tablet" in page.content
+    assert client.get("/").url == "/items/"
+    for url in ("/items/", "/devices/", "/conflicts/", f"/items/{uuid.uuid4()}/"):
+        page = client.get(url)
+        assert page.status_code == 200, url
+        assert b'type="module"' in page.content
+        assert "csrftoken" in page.cookies
+    assert len(client.get("/api/v1/devices/").json()["results"]) == 1
+
+
+def test_app_pages_send_a_signed_out_browser_to_sign_in(client):
+    page = client.get("/items/")
+    assert page.status_code == 302
+    assert page.url.startswith("/accounts/login/?next=/items/")

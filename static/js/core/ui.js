@@ -1,0 +1,160 @@
+// Shared page furniture: the sync status line, toasts, the conflict count in the
+// navigation, the signed-out dialog, and small formatting helpers.
+
+export function $(selector, root = document) {
+  return root.querySelector(selector);
+}
+
+export function $$(selector, root = document) {
+  return [...root.querySelectorAll(selector)];
+}
+
+// Build an element: h("a", {href: "/x", class: "btn"}, "text", child, ...).
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") el.className = value;
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
+    else if (value === true) el.setAttribute(key, "");
+    else el.setAttribute(key, value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : String(child));
+  }
+  return el;
+}
+
+export function formatBytes(n) {
+  if (n === null || n === undefined) return "";
+  if (n < 1024) return `${n} B`;
+  const units = ["KB", "MB", "GB"];
+  let value = n / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
+}
+
+const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+
+export function timeAgo(iso) {
+  if (!iso) return "never";
+  const seconds = (new Date(iso).getTime() - Date.now()) / 1000;
+  const abs = Math.abs(seconds);
+  if (abs < 45) return "just now";
+  for (const [limit, unit, size] of [
+    [3600, "minute", 60],
+    [86400, "hour", 3600],
+    [604800, "day", 86400],
+    [2629800, "week", 604800],
+    [31557600, "month", 2629800],
+  ]) {
+    if (abs < limit) return relative.format(Math.round(seconds / size), unit);
+  }
+  return relative.format(Math.round(seconds / 31557600), "year");
+}
+
+export function formatDate(iso) {
+  if (!iso) return "";
+  return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+// A <time> element that shows "5 minutes ago" with the full date on hover.
+export function timeEl(iso) {
+  return h("time", { datetime: iso, title: formatDate(iso) }, timeAgo(iso));
+}
+
+export function toast(message, { kind = "info", action = null, timeout = 6000 } = {}) {
+  const region = $("[data-toasts]");
+  if (!region) return null;
+  const el = h("div", { class: `toast toast-${kind}`, role: kind === "error" ? "alert" : "status" }, h("span", { class: "toast-text" }, message));
+  if (action) {
+    el.append(
+      h("button", { type: "button", class: "btn btn-link btn-sm", onclick: () => { action.run(); el.remove(); } }, action.label),
+    );
+  }
+  el.append(h("button", { type: "button", class: "toast-close", "aria-label": "Dismiss", onclick: () => el.remove() }, "×"));
+  region.append(el);
+  if (timeout) setTimeout(() => el.remove(), timeout);
+  return el;
+}
+
+const STATUS_TEXT = {
+  starting: () => "Starting…",
+  synced: () => "Synced",
+  syncing: () => "Syncing…",
+  offline: (s) => (s.pending ? `Offline · ${s.pending} change${s.pending === 1 ? "" : "s"} waiting` : "Offline"),
+  error: (s) => `Sync error${s.error ? `: ${s.error}` : ""} · retrying`,
+  revoked: () => "Signed out",
+};
+
+export function mountStatus(client) {
+  const el = $("[data-sync-status]");
+  if (!el) return;
+  const text = $("[data-sync-status-text]", el);
+  const render = (status) => {
+    let label = STATUS_TEXT[status.state] ? STATUS_TEXT[status.state](status) : status.state;
+    if ((status.state === "syncing" || status.state === "synced") && status.pending) {
+      label = `Syncing · ${status.pending} change${status.pending === 1 ? "" : "s"} to send`;
+    }
+    el.dataset.state = status.state;
+    el.dataset.pending = String(status.pending || 0);
+    text.textContent = label;
+  };
+  client.addEventListener("status", (e) => render(e.detail));
+  render({ state: client.state, pending: client.pending });
+}
+
+// The open-conflict count in the navigation, from the local copy: live with every
+// change the client applies, and right offline.
+export function mountConflictBadge(client) {
+  const badge = $("[data-conflict-count]");
+  if (!badge) return;
+  const value = $("[data-conflict-count-value]", badge);
+  const update = async () => {
+    const count = (await client.items()).filter((i) => i.has_conflict).length;
+    value.textContent = String(count);
+    badge.hidden = count === 0;
+  };
+  client.addEventListener("items", update);
+  client.addEventListener("conflict", update);
+  update();
+}
+
+export function mountRevoked(client) {
+  const dialog = $("[data-revoked-dialog]");
+  client.addEventListener("revoked", (e) => {
+    if (!dialog) return;
+    if (e.detail.reason !== "revoked") {
+      $("[data-revoked-text]", dialog).textContent =
+        "Your session ended (you signed out, or your password was changed on another device). Sign in again to keep syncing.";
+    }
+    if (!dialog.open) dialog.showModal();
+  });
+}
+
+export function mountChrome(client) {
+  mountStatus(client);
+  mountConflictBadge(client);
+  mountRevoked(client);
+  client.addEventListener("rejected", (e) => {
+    const name = e.detail.item ? e.detail.item.name : "A change";
+    toast(`${name} could not be saved: ${e.detail.error ? e.detail.error.message : "rejected by the server"}`, { kind: "error", timeout: 0 });
+  });
+  client.addEventListener("conflicts", (e) => {
+    for (const result of e.detail.results) {
+      if (result.status === "conflict" && result.item && result.item.has_conflict) {
+        toast(`“${result.item.name}” was changed on another device too. Both versions are kept.`, {
+          kind: "warning",
+          action: { label: "Review", run: () => location.assign(`/conflicts/${result.conflict_id}/`) },
+          timeout: 0,
+        });
+      }
+    }
+  });
+}

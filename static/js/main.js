@@ -1,0 +1,31 @@
+// The browser client's entry point on every app page: start the sync client, the page
+// furniture and handoff, then the page's own module (static/js/pages/<page>.js).
+import { Handoff } from "./core/handoff.js";
+import { SyncClient } from "./core/sync.js";
+import { mountChrome, toast } from "./core/ui.js";
+
+async function boot() {
+  const page = document.body.dataset.page;
+  const userId = document.body.dataset.user;
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(() => {});
+  }
+  const client = new SyncClient({ userId });
+  const handoff = new Handoff(client);
+  // For the end-to-end tests and benchmarks, and for debugging from the console.
+  window.cloudsaves = { client, handoff };
+  mountChrome(client);
+  handoff.mount();
+  const pageModule = page ? import(`./pages/${page}.js`) : null;
+  await client.start();
+  if (pageModule) {
+    const { mount } = await pageModule;
+    await mount({ client, handoff, root: document.getElementById("app") });
+  }
+  document.body.dataset.ready = "true";
+}
+
+boot().catch((err) => {
+  console.error(err);
+  toast(`The app could not start: ${err.message}`, { kind: "error", timeout: 0 });
+});
