@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class AccountsConfig(AppConfig):
@@ -7,3 +8,5 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import schema, signals  # noqa: F401
+
+        post_migrate.connect(signals.name_the_site, sender=self)

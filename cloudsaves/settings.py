@@ -326,3 +326,11 @@ CLOUDSAVES_PRESENCE_TTL_S = env_int("CLOUDSAVES_PRESENCE_TTL_S", 75)
 CLOUDSAVES_WS_RECHECK_S = env_int("CLOUDSAVES_WS_RECHECK_S", 10)
 # Operators of a private instance can close the sign-up page.
 CLOUDSAVES_OPEN_SIGNUP = env_bool("CLOUDSAVES_OPEN_SIGNUP", True)
+# How emails and pages name the service: the django.contrib.sites row (SITE_ID) takes
+# these after every migrate (accounts/signals.py), so allauth's mail never says
+# "example.com". The domain defaults to the first of ALLOWED_HOSTS in production.
+CLOUDSAVES_SITE_NAME = env("CLOUDSAVES_SITE_NAME", "Cloud-Saves")
+_site_hosts = [h.lstrip(".") for h in ALLOWED_HOSTS if h.lstrip(".") not in ("", "*")]
+CLOUDSAVES_SITE_DOMAIN = env(
+    "CLOUDSAVES_SITE_DOMAIN", _site_hosts[0] if PRODUCTION and _site_hosts else "localhost:8000"
+)

@@ -71,3 +71,32 @@ def test_static_files_are_served_by_the_app(client):
     response = client.get("/static/css/app.css")
     assert response.status_code == 200
     assert b"--" in b"".join(response.streaming_content)
+
+
+@pytest.mark.parametrize("method", ["get", "post", "put", "delete"])
+def test_unknown_api_path_is_json_404_even_with_debug(client, settings, method):
+    # With DEBUG on Django answers an unmatched path with its technical HTML page and
+    # never calls handler404; the catch-all API route answers instead.
+    settings.DEBUG = True
+    for path in ("/api/v1/nothing-here", "/api/v2/items/", "/api/"):
+        response = getattr(client, method)(path)
+        assert response.status_code == 404, (method, path)
+        assert response["Content-Type"] == "application/json"
+        assert response.json()["error"]["code"] == "not_found"
+
+
+def test_api_path_missing_its_slash_still_redirects(client, settings):
+    settings.DEBUG = True
+    response = client.get("/api/v1/devices?limit=5")
+    assert response.status_code == 301
+    assert response["Location"] == "/api/v1/devices/?limit=5"
+    assert client.get("/api/v1/info/").status_code == 404  # no slash-less twin to offer
+
+
+def test_favicon_ico_leads_to_the_static_favicon(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"].endswith("/img/favicon.svg")
+    icon = client.get(response["Location"])
+    assert icon.status_code == 200
+    assert b"<svg" in b"".join(icon.streaming_content)
