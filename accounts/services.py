@@ -6,6 +6,7 @@ import secrets
 import uuid
 from datetime import timedelta
 
+import ua_parser
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -46,48 +47,43 @@ def device_register(*, user: User, name: str, kind: str, platform: str = "") -> 
 
 @transaction.atomic
 def device_register_browser(*, user: User, user_agent: str = "") -> Device:
+    described = describe_browser(user_agent)
     device = Device.objects.create(
         user=user,
-        name=_browser_name(user_agent),
+        name=described or "Browser",
         kind=Device.Kind.BROWSER,
-        platform=user_agent[:100],
+        platform=described,
         last_seen_at=timezone.now(),
     )
     realtime.notify_user(user.id, device_message(device))
     return device
 
 
-def _browser_name(user_agent: str) -> str:
-    ua = user_agent.lower()
-    browser = next(
-        (
-            label
-            for needle, label in (
-                ("edg/", "Edge"),
-                ("firefox/", "Firefox"),
-                ("chrome/", "Chrome"),
-                ("safari/", "Safari"),
-            )
-            if needle in ua
-        ),
-        "Browser",
-    )
-    system = next(
-        (
-            label
-            for needle, label in (
-                ("android", "Android"),
-                ("iphone", "iPhone"),
-                ("ipad", "iPad"),
-                ("mac os", "macOS"),
-                ("windows", "Windows"),
-                ("linux", "Linux"),
-            )
-            if needle in ua
-        ),
-        "",
-    )
-    return f"{browser} on {system}" if system else browser
+# ua-parser's names for mobile builds of a browser, and for systems, as people say them.
+_BROWSER_NAMES = {
+    "Mobile Safari": "Safari",
+    "Chrome Mobile iOS": "Chrome",
+    "Firefox iOS": "Firefox",
+}
+_SYSTEM_NAMES = {"Mac OS X": "macOS", "Chrome OS": "ChromeOS"}
+_APPLE_DEVICES = ("iPhone", "iPad", "iPod")
+
+
+def describe_browser(user_agent: str) -> str:
+    """A readable "Chrome on Linux" / "Safari on iPhone" from a User-Agent header, or ""
+    when it names no browser we know."""
+    parsed = ua_parser.parse(user_agent[:1000]) if user_agent else None
+    if parsed is None or parsed.user_agent is None or parsed.user_agent.family == "Other":
+        return ""
+    family = parsed.user_agent.family
+    browser = _BROWSER_NAMES.get(family) or family.replace(" Mobile", "").replace("Mobile ", "")
+    system = ""
+    if parsed.os is not None and parsed.os.family != "Other":
+        system = _SYSTEM_NAMES.get(parsed.os.family, parsed.os.family)
+        device = parsed.device.family if parsed.device is not None else ""
+        if system == "iOS" and device in _APPLE_DEVICES:
+            system = device
+    return (f"{browser} on {system}" if system else browser)[:100]
 
 
 def _get_own_device(*, user: User, device_id: uuid.UUID, for_update: bool = False) -> Device:
