@@ -1,0 +1,213 @@
+// One item: the text editor (autosave, live updates that keep the caret, handoff) or,
+// for files, the binary view.
+import { takeResumeState } from "../core/handoff.js";
+import { $, formatBytes, timeAgo, toast } from "../core/ui.js";
+
+const AUTOSAVE_MS = 250;
+
+function itemIdFromPath() {
+  const match = location.pathname.match(/^\/items\/([0-9a-f-]{36})\//);
+  return match ? match[1] : null;
+}
+
+// Where a caret at `pos` in `before` lands in `after`: text before it that is unchanged
+// keeps it in place; an edit before it shifts it by the edit's length.
+export function mapCaret(before, after, pos) {
+  let start = 0;
+  const maxStart = Math.min(before.length, after.length);
+  while (start < maxStart && before[start] === after[start]) start += 1;
+  if (pos <= start) return pos;
+  let endBefore = before.length;
+  let endAfter = after.length;
+  while (endBefore > start && endAfter > start && before[endBefore - 1] === after[endAfter - 1]) {
+    endBefore -= 1;
+    endAfter -= 1;
+  }
+  if (pos >= endBefore) return pos + (endAfter - endBefore);
+  return endAfter; // inside the changed span: after what replaced it
+}
+
+export async function mount({ client, handoff, root }) {
+  const id = itemIdFromPath();
+  const el = {
+    root: $("[data-item-root]", root),
+    loading: $("[data-loading]", root),
+    missing: $("[data-missing]", root),
+    editor: $("[data-editor]", root),
+    name: $("[data-name]", root),
+    text: $("[data-text]", root),
+    state: $("[data-save-state]", root),
+    meta: $("[data-meta]", root),
+    history: $("[data-history-link]", root),
+    conflictLink: $("[data-conflict-link]", root),
+    conflictNote: $("[data-conflict-note]", root),
+    del: $("[data-delete]", root),
+    binary: $("[data-binary]", root),
+  };
+  let item = null;
+  // What the editor last took from the local copy: if the copy changes under unsaved
+  // typing (another device's edit arrived), the typing still derives from this.
+  let shownContent = null;
+  let shownBase = null;
+  let dirty = false; // typed but not yet saved locally
+  let saveTimer = null;
+  let binaryView = null;
+
+  const setSaveState = (state, text) => {
+    el.state.dataset.state = state;
+    el.state.textContent = text;
+  };
+
+  const describe = () => {
+    if (!item) return;
+    const parts = [`${formatBytes(item.size || 0)}`, `edited ${timeAgo(item.modified_at)}`];
+    if (item.version) parts.push(`version ${item.version}`);
+    el.meta.textContent = parts.join(" · ");
+    el.history.href = `/items/${item.id}/history/`;
+    el.conflictLink.hidden = !item.has_conflict;
+    el.conflictNote.hidden = !item.has_conflict;
+    if (item.has_conflict) {
+      el.conflictLink.href = "/conflicts/";
+      el.conflictNote.textContent = "This note was also changed on another device in the same place. Both versions are kept — review them to decide.";
+    }
+    document.title = `${item.name || "Untitled"} · Cloud-Saves`;
+  };
+
+  const showSynced = () => {
+    if (dirty) return;
+    if (item && item.local) setSaveState("local", client.state === "offline" ? "Saved on this device" : "Saving…");
+    else if (item && item.sync_error) setSaveState("error", `Not saved: ${item.sync_error}`);
+    else setSaveState("saved", "Saved");
+  };
+
+  const save = async () => {
+    clearTimeout(saveTimer);
+    if (!dirty) return;
+    dirty = false;
+    setSaveState("saving", "Saving…");
+    const content = el.text.value;
+    const stored = await client.item(id);
+    const overwritten = stored && stored.content !== shownContent;
+    item = await client.saveText(id, {
+      content,
+      name: el.name.value.trim() || "Untitled note",
+      baseVersion: overwritten ? shownBase : undefined,
+    });
+    shownContent = content;
+    shownBase = item.base_version ?? null;
+    showSynced();
+    describe();
+  };
+
+  const scheduleSave = () => {
+    dirty = true;
+    setSaveState("editing", "Editing…");
+    clearTimeout(saveTimer);
+    saveTimer = setTimeout(save, AUTOSAVE_MS);
+  };
+
+  const publish = () => {
+    if (!item || item.kind !== "text" || !item.version) return;
+    handoff.publish(item.id, item.version, {
+      caret: el.text.selectionStart,
+      selection_end: el.text.selectionEnd,
+      scroll: el.text.scrollTop,
+      window_scroll: window.scrollY,
+    });
+  };
+
+  const applyState = (state) => {
+    if (!state) return;
+    el.text.focus();
+    const len = el.text.value.length;
+    const caret = Math.min(Number(state.caret) || 0, len);
+    const end = Math.min(Number(state.selection_end ?? caret) || caret, len);
+    el.text.setSelectionRange(caret, Math.max(caret, end));
+    if (typeof state.scroll === "number") el.text.scrollTop = state.scroll;
+    if (typeof state.window_scroll === "number") window.scrollTo(0, state.window_scroll);
+  };
+
+  // Show the stored item; keep what the user is typing, and keep the caret where it was
+  // relative to the text around it when another device's change arrives.
+  const render = async (fresh) => {
+    item = fresh;
+    el.loading.hidden = true;
+    el.root.setAttribute("aria-busy", "false");
+    if (!item || item.deleted) {
+      el.editor.hidden = true;
+      el.binary.hidden = true;
+      el.missing.hidden = false;
+      if (item && item.deleted) $("h1", el.missing).textContent = "This item was deleted";
+      return;
+    }
+    el.missing.hidden = true;
+    if (item.kind === "binary") {
+      el.editor.hidden = true;
+      el.binary.hidden = false;
+      binaryView = binaryView || (await import("./binary_view.js"));
+      await binaryView.renderBinary({ client, item, container: el.binary });
+      return;
+    }
+    el.editor.hidden = false;
+    if (document.activeElement !== el.name) el.name.value = item.name || "";
+    if (!dirty && el.text.value !== item.content) {
+      const before = el.text.value;
+      const after = item.content || "";
+      const hadFocus = document.activeElement === el.text;
+      const [start, end, scroll] = [el.text.selectionStart, el.text.selectionEnd, el.text.scrollTop];
+      el.text.value = after;
+      if (hadFocus) el.text.setSelectionRange(mapCaret(before, after, start), mapCaret(before, after, end));
+      el.text.scrollTop = scroll;
+    }
+    if (!dirty) {
+      shownContent = item.content;
+      shownBase = item.base_version ?? null;
+    }
+    describe();
+    showSynced();
+  };
+
+  await render(await client.item(id));
+
+  el.text.addEventListener("input", scheduleSave);
+  el.name.addEventListener("input", scheduleSave);
+  el.text.addEventListener("blur", save);
+  el.name.addEventListener("blur", save);
+  for (const type of ["keyup", "click", "select", "scroll"]) el.text.addEventListener(type, publish, { passive: true });
+  el.text.addEventListener("focus", publish);
+  window.addEventListener("pagehide", save);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden") save();
+  });
+  el.del.addEventListener("click", async () => {
+    if (!item || !window.confirm(`Delete “${item.name}” on all your devices? Its history stays on the server.`)) return;
+    await client.remove(id);
+    await handoff.clear();
+    location.assign("/items/");
+  });
+
+  client.addEventListener("items", async (e) => {
+    if (!e.detail.items.some((changed) => changed.id === id)) return;
+    await render(await client.item(id));
+  });
+  client.addEventListener("status", showSynced);
+
+  // Opened from a handoff: put the caret and scroll where the other device had them.
+  const resume = () => applyState(takeResumeState(id));
+  window.addEventListener("cloudsaves:resume", resume);
+  resume();
+
+  // Not in the local copy yet (a link from another device, a first visit): sync, then look again.
+  if (!item) {
+    el.loading.hidden = false;
+    el.missing.hidden = true;
+    try {
+      await client.syncNow();
+    } catch {
+      /* offline: the missing state says so */
+    }
+    await render(await client.item(id));
+    resume();
+  }
+  if (item && item.kind === "text") publish();
+}
