@@ -1,0 +1,186 @@
+"""The browser as a sync client: live edits between two browsers of one user, offline
+editing through the service worker, and handoff from one browser to another."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from .helpers import wait_for_app
+
+PHONE = {"width": 375, "height": 812}
+
+
+def _open(context, path):
+    page = context.new_page()
+    page.goto(path)
+    wait_for_app(page)
+    return page
+
+
+def _text(page) -> str:
+    return page.locator("[data-text]").input_value()
+
+
+def _wait_text(page, expected: str, timeout: float = 10_000) -> None:
+    page.wait_for_function(
+        "expected => document.querySelector('[data-text]').value === expected",
+        arg=expected,
+        timeout=timeout,
+    )
+
+
+def _server_item(api, item_id: str) -> dict:
+    response = api.get(f"/api/v1/items/{item_id}/")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _create_note(api, name: str, content: str) -> str:
+    item_id = str(uuid.uuid4())
+    response = api.post(
+        "/api/v1/sync/push",
+        json={
+            "changes": [
+                {
+                    "change_id": str(uuid.uuid4()),
+                    "item_id": item_id,
+                    "op": "put",
+                    "kind": "text",
+                    "name": name,
+                    "content": content,
+                    "base_version": None,
+                }
+            ]
+        },
+    )
+    assert response.json()["results"][0]["status"] == "applied", response.text
+    return item_id
+
+
+def test_an_edit_on_one_browser_shows_live_on_the_other(
+    user, signed_in_context, api_device, shoot_all, check_a11y, browser_log
+):
+    phone = api_device(user)
+    item_id = _create_note(phone, "Shopping list", "eggs\nmilk\n")
+    a = _open(signed_in_context(user, name="A"), f"/items/{item_id}/")
+    b = _open(signed_in_context(user, name="B"), f"/items/{item_id}/")
+    _wait_text(a, "eggs\nmilk\n")
+    _wait_text(b, "eggs\nmilk\n")
+
+    # B keeps its caret on "milk" while A types above it.
+    b.locator("[data-text]").focus()
+    b.evaluate("() => document.querySelector('[data-text]').setSelectionRange(5, 5)")
+    a.locator("[data-text]").focus()
+    a.keyboard.press("Control+Home")
+    a.keyboard.type("bread\n")
+    _wait_text(b, "bread\neggs\nmilk\n")
+    assert b.evaluate("() => document.querySelector('[data-text]').selectionStart") == 11
+    assert b.url.endswith(f"/items/{item_id}/")  # no reload, no navigation
+
+    a.locator("[data-sync-status][data-state='synced']").wait_for()
+    assert a.locator("[data-save-state]").inner_text() == "Saved"
+    assert _server_item(phone, item_id)["content"] == "bread\neggs\nmilk\n"
+
+    # An app's change arrives too, and the items list updates without a reload.
+    items = _open(a.context, "/items/")
+    head = _server_item(phone, item_id)["version"]
+    phone.patch(
+        f"/api/v1/items/{item_id}/", json={"name": "Groceries", "base_version": head}
+    ).raise_for_status()
+    _wait_text(b, "bread\neggs\nmilk\n")
+    items.get_by_role("link", name="Groceries").wait_for()
+    b.locator("[data-name]").and_(b.locator("[value='Groceries']")).wait_for(state="attached")
+
+    shoot_all(b, "editor")
+    check_a11y(b, "editor")
+    browser_log.assert_no_errors()
+
+
+def test_offline_the_shell_loads_and_an_edit_reaches_the_server_after_reconnect(
+    user, signed_in_context, api_device, shoot_all, browser_log
+):
+    phone = api_device(user)
+    item_id = _create_note(phone, "Travel notes", "Day 1\n")
+    context = signed_in_context(user, name="laptop")
+    page = _open(context, f"/items/{item_id}/")
+    _wait_text(page, "Day 1\n")
+    page.evaluate("() => navigator.serviceWorker.ready")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+
+    context.set_offline(True)
+    page.reload()
+    wait_for_app(page)  # the shell, its scripts and the note all came from this browser
+    _wait_text(page, "Day 1\n")
+    page.locator("[data-sync-status][data-state='offline']").wait_for()
+
+    page.locator("[data-text]").focus()
+    page.keyboard.press("Control+End")
+    page.keyboard.type("Took the night train.\n")
+    page.wait_for_function(
+        "() => document.querySelector('[data-sync-status]').dataset.pending === '1'"
+    )
+    assert "1 change waiting" in page.locator("[data-sync-status]").inner_text()
+    shoot_all(page, "offline-editor")
+
+    # The edit survives a reload while still offline, and the list opens offline too.
+    page.reload()
+    wait_for_app(page)
+    _wait_text(page, "Day 1\nTook the night train.\n")
+    listing = _open(context, "/items/")
+    listing.get_by_role("link", name="Travel notes").wait_for()
+    listing.close()
+    assert _server_item(phone, item_id)["content"] == "Day 1\n"
+
+    context.set_offline(False)
+    page.locator("[data-sync-status][data-state='synced']").wait_for(timeout=20_000)
+    deadline = time.monotonic() + 10
+    while _server_item(phone, item_id)["content"] != "Day 1\nTook the night train.\n":
+        assert time.monotonic() < deadline, "the offline edit never reached the server"
+        time.sleep(0.2)
+    browser_log.assert_no_errors(allow=("ERR_INTERNET_DISCONNECTED", "WebSocket"))
+
+
+def test_handoff_banner_opens_the_item_at_the_caret_set_on_the_other_browser(
+    user, signed_in_context, api_device, shoot_all, check_a11y, browser_log
+):
+    phone = api_device(user)
+    text = "".join(f"Line {n}: the quick brown fox\n" for n in range(1, 80))
+    item_id = _create_note(phone, "Long essay", text)
+    a = _open(signed_in_context(user, name="A"), f"/items/{item_id}/")
+    _wait_text(a, text)
+    caret = text.index("Line 42")
+    a.locator("[data-text]").focus()
+    a.evaluate(
+        "caret => { const t = document.querySelector('[data-text]');"
+        " t.setSelectionRange(caret, caret); t.dispatchEvent(new KeyboardEvent('keyup')); }",
+        caret,
+    )
+    # The activity is published (debounced) with A's caret.
+    deadline = time.monotonic() + 10
+    while True:
+        devices = phone.get("/api/v1/devices/").json()["results"]
+        if any((d.get("activity") or {}).get("item_id") == item_id for d in devices):
+            break
+        assert time.monotonic() < deadline, "A never published its activity"
+        time.sleep(0.2)
+
+    b_context = signed_in_context(user, name="B", viewport=PHONE)
+    b = _open(b_context, "/items/")
+    banner = b.locator("[data-handoff-banner]")
+    banner.wait_for(state="visible")
+    assert "Continue “Long essay” from" in banner.inner_text()
+    shoot_all(b, "handoff-banner")
+    check_a11y(b, "handoff-banner")
+    with b.expect_navigation():
+        b.get_by_role("button", name="Continue here").click()
+    wait_for_app(b)
+    _wait_text(b, text)
+    b.wait_for_function(
+        "caret => document.querySelector('[data-text]').selectionStart === caret", arg=caret
+    )
+    assert b.evaluate("() => document.activeElement.matches('[data-text]')")
+
+    # A hears that the item continued on B.
+    a.locator(".toast", has_text="Continued on").wait_for()
+    browser_log.assert_no_errors()
