@@ -32,16 +32,42 @@ class UserAdmin(BaseUserAdmin):
     inlines = [DeviceInline]
 
 
+class RevokedFilter(admin.SimpleListFilter):
+    title = _("revoked")
+    parameter_name = "revoked"
+
+    def lookups(self, request, model_admin):
+        return (("yes", _("Revoked")), ("no", _("In use")))
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(revoked_at__isnull=self.value() == "no")
+        return queryset
+
+
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
     # The token hash is deliberately absent: not shown, not searchable, not editable.
-    list_display = ("name", "user", "kind", "platform", "created_at", "last_seen_at", "revoked_at")
-    list_filter = ("kind", ("revoked_at", admin.EmptyFieldListFilter))
+    list_display = (
+        "name",
+        "revoked",
+        "user",
+        "kind",
+        "platform",
+        "created_at",
+        "last_seen_at",
+        "revoked_at",
+    )
+    list_filter = (RevokedFilter, "kind")
     search_fields = ("name", "user__email", "platform")
     fields = ("id", "user", "name", "kind", "platform", "created_at", "last_seen_at", "revoked_at")
     readonly_fields = ("id", "user", "created_at", "last_seen_at")
     list_select_related = ("user",)
     actions = ["revoke"]
+
+    @admin.display(description=_("Revoked"), boolean=True, ordering="revoked_at")
+    def revoked(self, device: Device) -> bool:
+        return device.is_revoked
 
     @admin.action(description="Revoke selected devices (tokens stop working, sockets close)")
     def revoke(self, request, queryset):

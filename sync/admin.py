@@ -60,6 +60,10 @@ class VersionInline(Immutable, admin.TabularInline):
     extra = 0
     show_change_link = True
 
+    def get_queryset(self, request):
+        # Each row shows its label (the item's name) and its device: one query for all.
+        return super().get_queryset(request).select_related("item", "device")
+
 
 class ConflictInline(Immutable, admin.TabularInline):
     model = Conflict
@@ -68,6 +72,9 @@ class ConflictInline(Immutable, admin.TabularInline):
     readonly_fields = fields
     extra = 0
     show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("item")  # each row's label
 
 
 @admin.register(Item)
@@ -94,7 +101,7 @@ class ItemAdmin(Immutable, admin.ModelAdmin):
 class VersionAdmin(Immutable, admin.ModelAdmin):
     list_display = ("__str__", "origin", "size", "device", "created_at")
     list_filter = ("origin", "deleted")
-    search_fields = ("item__user__email", "=item__item_id")
+    search_fields = ("item__user__email", "item__name", "=item__item_id")
     fields = ("item", *VERSION_FIELDS)
     readonly_fields = fields
     list_select_related = ("item", "device")

@@ -115,7 +115,8 @@ class Version(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.item_id} v{self.number}" if self.number else f"{self.item_id} (kept)"
+        # The item's name (plaintext metadata, like Item.__str__); never content.
+        return f"{self.item} · v{self.number}" if self.number else f"{self.item} · kept aside"
 
 
 class PushRecord(models.Model):
@@ -173,4 +174,4 @@ class Conflict(models.Model):
         indexes = [models.Index(fields=["user", "status", "created_at"])]
 
     def __str__(self) -> str:
-        return f"{self.reason} on {self.item_id} ({self.status})"
+        return f"Conflict on {self.item}"

@@ -94,3 +94,29 @@ def test_a_conflict_whose_item_moved_on_is_left_to_the_user(staff, phone, laptop
     conflict.refresh_from_db()
     assert conflict.status == Conflict.Status.OPEN
     assert Item.objects.get(item_id=item_id).version == 4
+
+
+def test_versions_and_conflicts_are_labelled_by_item_name(staff, phone, laptop):
+    item_id = new_id()
+    phone.push_one(put(item_id, f"milk {CANARY}", name="Shopping list"))
+    laptop.push_one(put(item_id, f"oat milk {CANARY}", base=1, name="Shopping list"))
+    result = phone.push_one(
+        put(item_id, f"soy milk {CANARY}", base=1, name="Shopping list", modified_at=at(5))
+    )
+    assert result["status"] == "conflict"
+    item = Item.objects.get(item_id=item_id)
+    conflict = Conflict.objects.get(id=result["conflict_id"])
+    assert str(Version.objects.get(item=item, number=2)) == "Shopping list · v2"
+    assert str(conflict) == "Conflict on Shopping list"
+    pages = {
+        "/admin/sync/version/": "Shopping list · v2",
+        "/admin/sync/version/?q=Shopping": "Shopping list · v1",
+        f"/admin/sync/item/{item.pk}/change/": "Shopping list · kept aside",
+        "/admin/sync/conflict/": "Shopping list",
+        f"/admin/sync/conflict/{conflict.pk}/change/": "Conflict on Shopping list",
+    }
+    for page, label in pages.items():
+        body = staff.get(page).content.decode()
+        assert label in body, page
+        assert f"{item.pk} v" not in body, page  # no database ids as labels
+        assert CANARY not in body, page
