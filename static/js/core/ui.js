@@ -158,3 +158,34 @@ export function mountChrome(client) {
     }
   });
 }
+
+// A modal question with buttons; resolves to the chosen value, or null when dismissed
+// (Escape, Cancel). choices: [{value, label, kind: "primary"|"secondary"|"danger"}].
+export function confirmDialog({ title, message, choices, cancel = "Cancel" }) {
+  return new Promise((resolve) => {
+    const titleId = `dlg-${Math.random().toString(36).slice(2)}`;
+    const dialog = h("dialog", { class: "modal", "aria-labelledby": titleId });
+    const finish = (value) => {
+      dialog.close();
+      dialog.remove();
+      resolve(value);
+    };
+    const body = Array.isArray(message) ? message : [message];
+    dialog.append(
+      h("h2", { id: titleId }, title),
+      ...body.filter(Boolean).map((m) => (m instanceof Node ? m : h("p", {}, m))),
+      h(
+        "div",
+        { class: "btn-group" },
+        ...choices.map((c) => h("button", { type: "button", class: `btn btn-${c.kind || "primary"}`, onclick: () => finish(c.value) }, c.label)),
+        h("button", { type: "button", class: "btn btn-secondary", onclick: () => finish(null) }, cancel),
+      ),
+    );
+    dialog.addEventListener("cancel", (e) => {
+      e.preventDefault();
+      finish(null);
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}
