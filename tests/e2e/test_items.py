@@ -302,8 +302,26 @@ def test_upload_appears_on_another_browser(
     browser_log.assert_no_errors()
 
 
-def test_too_large_files_are_refused(user, signed_in_context, browser_log):
+def test_drag_and_drop_and_too_large_files(user, signed_in_context, shot, browser_log):
     page = open_items(signed_in_context(user))
+    files = page.evaluate_handle(
+        """() => {
+        const dt = new DataTransfer();
+        dt.items.add(new File(["dropped on the page"], "dropped.txt", {type: "text/plain"}));
+        return dt;
+      }"""
+    )
+    zone = page.locator("[data-drop-zone]")
+    zone.dispatch_event("dragenter", {"dataTransfer": files})
+    zone.dispatch_event("dragover", {"dataTransfer": files})
+    expect(zone).to_have_class(re.compile("is-dragover"))
+    expect(page.get_by_text("Drop files to upload them")).to_be_visible()
+    shot(page, "dragover")
+    zone.dispatch_event("drop", {"dataTransfer": files})
+    expect(zone).not_to_have_class(re.compile("is-dragover"))
+    expect(row(page, "dropped.txt")).to_be_visible()
+    wait_for_server_item(user, name="dropped.txt", size=19)
+
     page.evaluate(
         "() => { const c = window.cloudsaves.client; c.info = {...c.info, max_item_bytes: 1000}; }"
     )
@@ -315,8 +333,49 @@ def test_too_large_files_are_refused(user, signed_in_context, browser_log):
     )
     notice = page.locator("[data-upload-notice]")
     expect(notice).to_contain_text("“big.bin” is 4.9 KB: files can be at most 1000 B")
-    expect(rows(page)).to_have_count(1)
+    expect(rows(page)).to_have_count(2)
     expect(row(page, "small.txt")).to_be_visible()
     wait_for_server_item(user, name="small.txt")
     assert not Item.objects.filter(user=user, name="big.bin").exists()
     browser_log.assert_no_errors()
+
+
+def test_binary_view_of_a_file_not_fetched_yet(user, signed_in_context, api_device, browser_log):
+    """A file over the inline limit comes as a content URL: while it cannot be fetched the
+    view says so, and it loads once the client is back online."""
+    phone = api_device(user, name="Pixel 9", kind="phone")
+    image = png(400, 500)
+    item_id = str(uuid.uuid4())
+    push(
+        phone,
+        {
+            "change_id": str(uuid.uuid4()),
+            "item_id": item_id,
+            "op": "put",
+            "kind": "binary",
+            "name": "scan.png",
+            "content_type": "image/png",
+            "content_b64": base64.b64encode(image).decode(),
+            "base_version": None,
+        },
+    )
+    context = signed_in_context(user)
+    context.route("**/content", lambda route: route.abort("internetdisconnected"))
+    page = context.new_page()
+    page.goto(f"/items/{item_id}/")
+    wait_for_app(page)
+    view = page.locator("[data-binary]")
+    expect(view.get_by_role("heading", level=1)).to_have_text("scan.png")
+    expect(view).to_contain_text(
+        "This file is not on this device yet; it will download when you are back online."
+    )
+    expect(view.get_by_role("link", name="Download")).to_be_hidden()
+    expect(view).to_contain_text("Pixel 9")
+
+    context.unroute("**/content")
+    page.evaluate("() => window.cloudsaves.client.syncNow()")
+    preview = view.get_by_role("img", name="Preview of scan.png")
+    expect(preview).to_be_visible()
+    page.wait_for_function("(img) => img.naturalWidth === 400", arg=preview.element_handle())
+    expect(view.get_by_role("link", name="Download")).to_be_visible()
+    browser_log.assert_no_errors(allow=[r"ERR_INTERNET_DISCONNECTED", r"Failed to load resource"])

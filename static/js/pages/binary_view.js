@@ -310,6 +310,13 @@ export async function renderBinary({ client, item, container }) {
 
   // The content loads in the background: the page is usable before a large file arrives.
   loadContent(view);
-  const label = await deviceLabel(client, item);
-  if (view.item === item) els.device.textContent = label.charAt(0).toUpperCase() + label.slice(1);
+  // Which device wrote it: looked up without holding up the page.
+  const writer = `${item.local ? "local" : item.device_id}`;
+  if (view.writer !== writer) {
+    view.writer = writer;
+    if (!els.device.textContent) els.device.textContent = "…";
+    deviceLabel(client, item).then((label) => {
+      if (view.writer === writer) els.device.textContent = label.charAt(0).toUpperCase() + label.slice(1);
+    });
+  }
 }
