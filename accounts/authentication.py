@@ -10,8 +10,16 @@ from rest_framework.authentication import (
 )
 from rest_framework.exceptions import AuthenticationFailed
 
+from .middleware import REVOKED_MESSAGE
 from .selectors import device_for_token
 from .services import device_touch
+
+
+class DeviceRevoked(AuthenticationFailed):
+    """A browser session whose device was revoked: the session has just been ended."""
+
+    default_detail = f"{REVOKED_MESSAGE} Sign in again to use it."
+    default_code = "device_revoked"
 
 
 class DeviceTokenAuthentication(BaseAuthentication):
@@ -44,6 +52,8 @@ class BrowserSessionAuthentication(SessionAuthentication):
             return None
         device = request._request.get_browser_device()
         if device is None:
+            if getattr(request._request, "cloudsaves_device_revoked", False):
+                raise DeviceRevoked()
             return None
         device_touch(device=device)
         return result[0], device

@@ -5,6 +5,7 @@ out and in again on the same browser keeps the same device."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import logout
 
 from .models import Device
@@ -14,6 +15,9 @@ SESSION_KEY = "cloudsaves_device_id"
 COOKIE_NAME = "cloudsaves_device"
 COOKIE_SALT = "cloudsaves.browser-device"
 COOKIE_MAX_AGE = 400 * 24 * 3600
+REVOKED_MESSAGE = (
+    "This browser was removed from your account on another device, so it was signed out."
+)
 
 
 def browser_device_id(request) -> str | None:
@@ -31,8 +35,12 @@ def _resolve(request) -> Device | None:
         if device is not None and not device.is_revoked:
             return device
         if device is not None:
-            # The device was revoked elsewhere: this browser session ends with it.
+            # The device was revoked elsewhere: this browser session ends with it, and
+            # the next page it shows says why (the message outlives the flushed session:
+            # it travels in the messages cookie). An API request answers device_revoked.
             logout(request)
+            request.cloudsaves_device_revoked = True
+            messages.warning(request, REVOKED_MESSAGE, fail_silently=True)
             return None
     remembered = request.get_signed_cookie(COOKIE_NAME, default=None, salt=COOKIE_SALT)
     device = None

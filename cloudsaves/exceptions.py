@@ -48,6 +48,18 @@ def _message_of(detail: Any) -> str:
     return "The request is invalid."
 
 
+def _code_of(exc: drf.APIException) -> str:
+    """The nearest class's code: ours for DRF's exceptions, and a subclass's own
+    `default_code` when it declares one (e.g. `device_revoked`, an AuthenticationFailed)."""
+    for cls in type(exc).__mro__:
+        if cls in _DRF_CODES:
+            return _DRF_CODES[cls]
+        own = vars(cls).get("default_code")
+        if isinstance(own, str):
+            return own
+    return "error"
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, ApplicationError):
         set_rollback()
@@ -68,8 +80,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         )
     if isinstance(exc, drf.APIException):
         set_rollback()
-        code = next((c for t, c in _DRF_CODES.items() if isinstance(exc, t)), None)
-        code = code or (exc.default_code if isinstance(exc.default_code, str) else "error")
+        code = _code_of(exc)
         details: dict[str, Any] = {}
         if isinstance(exc, drf.ValidationError):
             details = {"fields": exc.detail} if isinstance(exc.detail, dict) else {}
