@@ -7,9 +7,12 @@ two sizes in both colour schemes, and axe-core on each page."""
 
 from __future__ import annotations
 
+import base64
 import re
+import struct
 import time
 import uuid
+import zlib
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -244,3 +247,75 @@ def test_merge_undone_and_history_restored(
     expect(versions).to_have_count(5)
     expect(versions.nth(0)).to_contain_text("Restored version 1")
     browser_log.assert_no_errors()
+
+
+def png(red: int, green: int, blue: int, size: int = 8) -> bytes:
+    """A small one-colour PNG."""
+    row = b"\x00" + bytes((red, green, blue)) * size
+    raw = row * size
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
+def put_file(item_id: str, content: bytes, base: int | None = None, **extra) -> dict:
+    return {
+        "change_id": str(uuid.uuid4()),
+        "item_id": item_id,
+        "op": "put",
+        "kind": "binary",
+        "name": "cover.png",
+        "content_type": "image/png",
+        "content_b64": base64.b64encode(content).decode(),
+        "base_version": base,
+        **extra,
+    }
+
+
+def test_file_conflict_review_and_history_offline(
+    user, signed_in_context, api_device, shoot_all, check_a11y, browser_log
+):
+    phone = api_device(user, name="Pixel 9")
+    laptop = api_device(user, name="Work laptop", kind="desktop")
+    item_id = str(uuid.uuid4())
+    push(phone, put_file(item_id, png(200, 40, 40)))
+    push(phone, put_file(item_id, png(40, 160, 60), base=1))
+    # The laptop's copy is older than the phone's: the phone's stays, the laptop's is kept
+    # aside (no version number) on the record.
+    (result,) = push(
+        laptop, put_file(item_id, png(40, 60, 200), base=1, modified_at="2020-01-01T00:00:00Z")
+    )
+    assert result["status"] == "conflict"
+    page = open_page(signed_in_context(user), f"/conflicts/{result['conflict_id']}/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("“cover.png”")
+    expect(page.locator(".side-card img")).to_have_count(2)
+    expect(page.locator(".side-incoming")).to_contain_text("Kept aside")
+    expect(page.get_by_role("button", name="Edit a merged text")).to_have_count(0)
+    check_a11y(page, "review-file")
+    shoot_all(page, "review-file")
+
+    # The history page without the server: it says so, and loads once synced again.
+    page.route("**/api/v1/items/*/versions/**", lambda route: route.abort())
+    page.goto(f"/items/{item_id}/history/")
+    wait_for_app(page)
+    expect(page.get_by_role("heading", level=2)).to_have_text(
+        "History needs a connection — you are offline"
+    )
+    check_a11y(page, "history-offline")
+    shoot_all(page, "history-offline")
+    page.unroute("**/api/v1/items/*/versions/**")
+    page.evaluate("window.cloudsaves.client.syncNow()")
+    versions = page.locator(".version-list .version")
+    expect(versions).to_have_count(2)
+    expect(page.locator(".version-detail img")).to_have_count(2)
+    shoot_all(page, "history-file")
+    browser_log.assert_no_errors(allow=[r"ERR_FAILED"])
