@@ -174,6 +174,7 @@ export async function mount({ client, root }) {
         h("p", { class: "muted small" }, "Restoring adds a new version with this content; nothing is lost."),
       );
     }
+    for (const url of objectUrls.splice(0)) URL.revokeObjectURL(url);
     const compare = h("div", { class: "version-compare" }, loadingPanel("Loading the comparison…"));
     detail.replaceChildren(heading, facts, compare, actions);
     try {
@@ -259,8 +260,11 @@ export async function mount({ client, root }) {
 
   retryWhenSynced(client, () => waiting, () => load());
   // Another device's change to this item: the list grows.
+  let timer = null;
   client.addEventListener("items", (e) => {
-    if (!waiting && e.detail.items.some((i) => i.id === id && i.version && head() && i.version !== head().number && !i.local)) load();
+    if (waiting || !e.detail.items.some((i) => i.id === id && i.version && head() && i.version !== head().number && !i.local)) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => load(), 400);
   });
   await load();
 }
