@@ -9,7 +9,7 @@ import uuid
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from .helpers import wait_for_app
+from .helpers import MOBILE, wait_for_app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -240,3 +240,24 @@ def test_offline_shows_the_last_known_list(user, signed_in_context, api_device, 
     expect(note).to_be_hidden()
     expect(row(page, phone.id).get_by_role("button", name="Rename")).to_be_enabled()
     expect(page.get_by_role("radio", name=re.compile("^Ask first"))).to_be_enabled()
+
+
+def test_revoking_this_browser_signs_it_out(user, signed_in_context, shot, check_a11y):
+    context = signed_in_context(user, viewport=MOBILE, color_scheme="dark")
+    page = open_devices(context)
+    me = row(page, this_device_id(page))
+    me.get_by_role("button", name="Revoke and sign out").click()
+    dialog = page.locator("[data-revoke-dialog]")
+    expect(dialog.get_by_role("heading")).to_have_text("Revoke this browser and sign out?")
+    expect(dialog).to_contain_text("signs you out here at once")
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    check_a11y(page, "revoke-self-dialog", color_schemes=["dark"])
+    shot(page, "revoke-self-dialog-mobile-dark")
+    dialog.get_by_role("button", name="Revoke and sign out").click()
+
+    signed_out = page.locator("[data-revoked-dialog]")
+    expect(signed_out).to_be_visible()
+    expect(signed_out).to_contain_text("You revoked this browser")
+    expect(page.locator("[data-sync-status]")).to_have_attribute("data-state", "revoked")
+    shot(page, "revoked-self-mobile-dark")
+    assert page.request.get("/api/v1/devices/").status in (401, 403)

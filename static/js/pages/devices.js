@@ -80,12 +80,18 @@ export async function mount({ client, handoff, root }) {
   // -- rendering
 
   function renderOfflineNote() {
-    if (state.offline) {
+    const revoked = client.state === "revoked";
+    if (state.offline || revoked) {
+      const when = state.listAt && state.devices.length;
       offlineNote.replaceChildren(
-        h("strong", {}, "Offline"),
-        state.listAt && state.devices.length
-          ? [" — showing the list from ", h("time", { datetime: state.listAt }, formatDate(state.listAt)), ". Devices can be changed once you are back online."]
-          : " — devices can be changed once you are back online.",
+        h(
+          "span",
+          {},
+          h("strong", {}, revoked ? "Signed out" : "Offline"),
+          when ? " — showing the list from " : "",
+          when ? h("time", { datetime: state.listAt }, formatDate(state.listAt)) : "",
+          revoked ? ". Sign in again to manage your devices." : `${when ? ". Devices" : " — devices"} can be changed once you are back online.`,
+        ),
       );
       offlineNote.hidden = false;
     } else {
@@ -166,7 +172,7 @@ export async function mount({ client, handoff, root }) {
     const headingId = `device-${d.id}-name`;
     // This browser is online while its own socket is open (the server announces its
     // arrival to the other sockets only).
-    const online = d.current && !state.offline ? Boolean(client.socketOpen || d.online) : d.online;
+    const online = d.current ? !state.offline && client.state !== "revoked" && Boolean(client.socketOpen || d.online) : d.online;
 
     const meta = h("p", { class: "device-meta" }, h("span", {}, kind));
     if (platform) meta.append(h("span", { class: "sep", "aria-hidden": "true" }, "·"), h("span", { "data-device-platform": true }, platform));
@@ -409,6 +415,17 @@ export async function mount({ client, handoff, root }) {
   // -- revoke
 
   let revoking = null;
+  let selfRevoked = false;
+
+  // The signed-out dialog (core/ui.js) says this browser was removed elsewhere; when it
+  // was removed here, say so.
+  client.addEventListener("revoked", () => {
+    const text = document.querySelector("[data-revoked-dialog] [data-revoked-text]");
+    if (selfRevoked && text) {
+      text.textContent = "You revoked this browser, so it no longer syncs. Notes you changed here since the last sync stay in this browser until you sign in again.";
+    }
+    renderAll();
+  });
 
   function confirmRevoke(device) {
     if (actionsDisabled()) return;
@@ -434,13 +451,17 @@ export async function mount({ client, handoff, root }) {
     }
     state.busy.add(device.id);
     if (row) row.replaceWith(buildRow(device));
+    // The socket may close (4403) before the answer arrives.
+    if (device.current) selfRevoked = true;
     try {
       await api.del(`/devices/${device.id}/`);
-      dropDevice(device.id);
-      await saveCache();
-      toast(device.current ? "This browser was revoked. Signing out…" : `${device.name || "The device"} was revoked.`, { kind: "success" });
-      if (device.current) {
-        // The socket closes with 4403 and the signed-out dialog opens; if it does not
+      if (!device.current) {
+        dropDevice(device.id);
+        await saveCache();
+        toast(`${device.name || "The device"} was revoked.`, { kind: "success" });
+      } else {
+        // This browser's own row stays, greyed out under the signed-out dialog: the
+        // socket closes with 4403 and the dialog opens; if it does not
         // (no socket), go to the sign-in page.
         setTimeout(() => {
           if (client.state !== "revoked") location.assign("/accounts/login/");
@@ -450,6 +471,7 @@ export async function mount({ client, handoff, root }) {
       if (err instanceof ApiError && err.code === "not_found") {
         dropDevice(device.id);
       } else {
+        selfRevoked = false;
         toast(`Could not revoke ${device.name || "the device"}: ${describeError(err)}`, { kind: "error" });
       }
     } finally {
