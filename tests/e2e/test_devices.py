@@ -138,7 +138,7 @@ def test_two_browsers_and_an_app_live_rename_and_revoke(
 
 
 def test_send_to_a_device_offers_what_this_browser_has_open(
-    user, signed_in_context, api_device, browser_log
+    user, signed_in_context, api_device, shot, browser_log
 ):
     phone = api_device(user, name="Pixel 9", kind="phone")
     context = signed_in_context(user)
@@ -184,6 +184,7 @@ def test_send_to_a_device_offers_what_this_browser_has_open(
 
     send.click()
     expect(toasts).to_contain_text("Sent “Shopping list” to Pixel 9")
+    shot(page, "sent")
     offers = phone.get("/api/v1/handoff/offers/").json()["results"]
     assert [o["item"]["id"] for o in offers] == [item_id]
 
