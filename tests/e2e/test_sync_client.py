@@ -90,7 +90,7 @@ def test_an_edit_on_one_browser_shows_live_on_the_other(
     ).raise_for_status()
     _wait_text(b, "bread\neggs\nmilk\n")
     items.get_by_role("link", name="Groceries").wait_for()
-    b.locator("[data-name]").and_(b.locator("[value='Groceries']")).wait_for(state="attached")
+    b.wait_for_function("() => document.querySelector('[data-name]').value === 'Groceries'")
 
     shoot_all(b, "editor")
     check_a11y(b, "editor")

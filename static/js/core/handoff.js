@@ -13,7 +13,6 @@ export class Handoff {
     this.current = null; // {itemId, version, state}
     this.timer = null;
     this.offer = null;
-    this.mode = "prompt";
   }
 
   mount() {

@@ -115,13 +115,28 @@ export class SyncClient extends EventTarget {
     this.device = await this.store.getMeta("device");
     this.info = await this.store.getMeta("info");
     this._ready();
+    // Tabs of this browser share the store: each tells the others what it changed there.
+    if ("BroadcastChannel" in window) {
+      this.tabs = new BroadcastChannel(`cloudsaves-${this.userId}`);
+      this.tabs.onmessage = (e) => this._fromOtherTab(e.data);
+    }
     this._emitStatus();
+    if (!this.info) this.limits().catch(() => {});
     window.addEventListener("online", () => this.kick());
     window.addEventListener("offline", () => {
       this._setState("offline");
       if (this.socket) this.socket.close();
     });
     this.kick();
+  }
+
+  // The server's published limits (GET /api/v1/info), fetched once and kept offline.
+  async limits() {
+    if (!this.info) {
+      this.info = await api.get("/info");
+      await this.store.setMeta("info", this.info);
+    }
+    return this.info;
   }
 
   stop() {
@@ -140,7 +155,9 @@ export class SyncClient extends EventTarget {
 
   _emitStatus() {
     this.dispatchEvent(
-      new CustomEvent("status", { detail: { state: this.state, pending: this.pending, error: this.error, uploads: this.uploads } }),
+      new CustomEvent("status", {
+        detail: { state: this.state, pending: this.pending, error: this.error, uploads: this.uploads, socketOpen: this.socketOpen },
+      }),
     );
   }
 
@@ -151,6 +168,17 @@ export class SyncClient extends EventTarget {
 
   _emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
+    if (type === "items" && this.tabs) {
+      this.tabs.postMessage({ type: "items", ids: detail.items.map((i) => i.id), local: !!detail.local });
+    }
+  }
+
+  async _fromOtherTab(message) {
+    if (!message || message.type !== "items") return;
+    const items = (await Promise.all(message.ids.map((id) => this.store.getItem(id)))).filter(Boolean);
+    await this._refreshPending();
+    if (items.length) this.dispatchEvent(new CustomEvent("items", { detail: { items, fromTab: true } }));
+    // Another tab saved a local edit: it pushes it; this one only shows it.
   }
 
   // -- the sync loop
@@ -168,10 +196,7 @@ export class SyncClient extends EventTarget {
     this.syncing += 1;
     this._setState("syncing");
     try {
-      if (!this.info) {
-        this.info = await api.get("/info");
-        await this.store.setMeta("info", this.info);
-      }
+      await this.limits();
       await this.push();
       await this.pull();
       this.syncing -= 1;
@@ -185,9 +210,15 @@ export class SyncClient extends EventTarget {
 
   _settleState() {
     if (this.syncing > 0 || this.state === "revoked") return;
-    if (!navigator.onLine) this._setState("offline");
-    else if (this.pending > 0 && !this.socketOpen) this._setState("offline");
-    else this._setState("synced");
+    if (!navigator.onLine) {
+      this._setState("offline");
+    } else if (this.pending > 0) {
+      // Saved while the last round was on its way: another round takes it.
+      this._setState("syncing");
+      this.schedulePush();
+    } else {
+      this._setState("synced");
+    }
   }
 
   _handleFailure(err) {
@@ -280,7 +311,12 @@ export class SyncClient extends EventTarget {
 
   // An item the server sent outside the change feed (a handoff's accept, a conflict's
   // resolution): kept unless the local copy is already newer. The cursor stays.
-  adoptServerItem(item) {
+  async adoptServerItem(item) {
+    // Push results carry no content: fetch the head so the local copy never pairs a new
+    // version number with old text.
+    if (!item.deleted && ((item.kind === "text" && item.content === undefined) || (item.kind === "binary" && item.content_b64 === undefined && !item.content_url))) {
+      item = await api.get(`/items/${item.id}/`);
+    }
     return this.serial.run(async () => {
       const existing = await this.store.getItem(item.id);
       if (existing && existing.version > item.version) return existing;
@@ -522,6 +558,7 @@ export class SyncClient extends EventTarget {
       if (this.socket === socket) {
         this.socket = null;
         this.socketOpen = false;
+        this._emitStatus();
       }
       if (event.code === 4403) {
         this._revoked("revoked");

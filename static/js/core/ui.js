@@ -84,6 +84,21 @@ export function toast(message, { kind = "info", action = null, timeout = 6000 } 
   return el;
 }
 
+// A toast for the next page this tab opens (a toast does not survive navigation).
+const FLASH_KEY = "cloudsaves.flash";
+
+export function flash(message, { kind = "info" } = {}) {
+  const queued = JSON.parse(sessionStorage.getItem(FLASH_KEY) || "[]");
+  queued.push({ message, kind });
+  sessionStorage.setItem(FLASH_KEY, JSON.stringify(queued));
+}
+
+export function showFlashes() {
+  const queued = JSON.parse(sessionStorage.getItem(FLASH_KEY) || "[]");
+  sessionStorage.removeItem(FLASH_KEY);
+  for (const { message, kind } of queued) toast(message, { kind });
+}
+
 const STATUS_TEXT = {
   starting: () => "Starting…",
   synced: () => "Synced",
@@ -139,6 +154,7 @@ export function mountRevoked(client) {
 }
 
 export function mountChrome(client) {
+  showFlashes();
   mountStatus(client);
   mountConflictBadge(client);
   mountRevoked(client);

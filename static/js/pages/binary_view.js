@@ -1,7 +1,7 @@
 // The binary item view (a file on the item page), and the pieces the items list shares
 // with it: kind icons, the upload progress bar and the size check.
 //
-// renderBinary({client, item, container}) is called by pages/item.js for a binary item
+// renderBinary({client, handoff, item, container}) is called by pages/item.js for a binary item
 // and again whenever the item changes; it builds the view once per container and then
 // updates it in place, fetching the content again only when it changed.
 import { api, NetworkError } from "../core/api.js";
@@ -112,7 +112,7 @@ async function deviceLabel(client, item) {
 
 const views = new WeakMap(); // container -> view state
 
-function build(client, container) {
+function build(client, container, handoff) {
   ensureStyles();
   const view = {
     client,
@@ -200,6 +200,7 @@ function build(client, container) {
     const item = view.item;
     if (!item || !window.confirm(`Delete “${item.name}” on all your devices? Its history stays on the server.`)) return;
     await client.remove(item.id);
+    if (handoff) await handoff.clear();
     location.assign("/items/");
   });
 
@@ -280,10 +281,10 @@ async function loadContent(view, force = false) {
   }
 }
 
-export async function renderBinary({ client, item, container }) {
+export async function renderBinary({ client, handoff, item, container }) {
   let view = views.get(container);
   if (!view) {
-    view = build(client, container);
+    view = build(client, container, handoff);
     views.set(container, view);
   }
   const previous = view.item;

@@ -19,7 +19,7 @@ import {
   statsText,
   versionBlob,
 } from "../core/diffview.js";
-import { $, confirmDialog, formatBytes, formatDate, h, timeEl, toast } from "../core/ui.js";
+import { $, confirmDialog, flash, formatBytes, formatDate, h, timeEl, toast } from "../core/ui.js";
 
 function conflictIdFromPath() {
   const match = location.pathname.match(/^\/conflicts\/([0-9a-f-]{36})\/?$/);
@@ -284,9 +284,8 @@ export async function mount({ client, root }) {
         both: `Kept both: the other version is now “${result.copy ? result.copy.name : "a conflicted copy"}”.`,
         merged: "Saved the merged text.",
       }[choice];
-      toast(`“${d.item_name}”: ${done}`, { kind: "success" });
-      // Long enough to read the toast (it does not survive the page change).
-      setTimeout(() => location.assign(result.item && result.item.deleted ? "/items/" : `/items/${d.item_id}/`), 1200);
+      flash(`“${d.item_name}”: ${done}`, { kind: "success" });
+      location.assign(result.item && result.item.deleted ? "/items/" : `/items/${d.item_id}/`);
     } catch (err) {
       buttons.forEach((b) => (b.disabled = false));
       if (err instanceof ApiError && (err.code === "stale" || err.code === "already_resolved")) {

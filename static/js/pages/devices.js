@@ -545,7 +545,6 @@ export async function mount({ client, handoff, root }) {
       const data = await api.get("/settings");
       state.mode = data.handoff_mode;
       state.modeOffline = false;
-      if (handoff) handoff.mode = state.mode;
       await client.store.setMeta(SETTINGS_KEY, data).catch(() => {});
     } catch (err) {
       const cached = await client.store.getMeta(SETTINGS_KEY);
@@ -569,7 +568,6 @@ export async function mount({ client, handoff, root }) {
       const data = await api.patch("/settings", { handoff_mode: wanted });
       if (request !== modeRequest) return;
       state.mode = data.handoff_mode;
-      if (handoff) handoff.mode = state.mode;
       await client.store.setMeta(SETTINGS_KEY, data).catch(() => {});
       setSaved("Saved", "saved");
     } catch (err) {

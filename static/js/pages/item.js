@@ -145,7 +145,7 @@ export async function mount({ client, handoff, root }) {
       el.editor.hidden = true;
       el.binary.hidden = false;
       binaryView = binaryView || (await import("./binary_view.js"));
-      await binaryView.renderBinary({ client, item, container: el.binary });
+      await binaryView.renderBinary({ client, handoff, item, container: el.binary });
       return;
     }
     el.editor.hidden = false;
