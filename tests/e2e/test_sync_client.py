@@ -3,6 +3,7 @@ editing through the service worker, and handoff from one browser to another."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -184,3 +185,107 @@ def test_handoff_banner_opens_the_item_at_the_caret_set_on_the_other_browser(
     # A hears that the item continued on B.
     a.locator(".toast", has_text="Continued on").wait_for()
     browser_log.assert_no_errors()
+
+
+def _type_offline_edit(page, find: str, replace: str) -> None:
+    """Select `find` in the editor and type `replace` over it, as a person would."""
+    start = _text(page).index(find)
+    page.locator("[data-text]").focus()
+    page.evaluate(
+        "([s, e]) => document.querySelector('[data-text]').setSelectionRange(s, e)",
+        [start, start + len(find)],
+    )
+    page.keyboard.type(replace)
+    page.wait_for_function(
+        "() => document.querySelector('[data-sync-status]').dataset.pending === '1'"
+    )
+
+
+def _two_browsers_offline(user, signed_in_context, api_device, name, text):
+    phone = api_device(user)
+    item_id = _create_note(phone, name, text)
+    pages = []
+    for label in ("A", "B"):
+        page = _open(signed_in_context(user, name=label), f"/items/{item_id}/")
+        _wait_text(page, text)
+        page.locator("[data-sync-status][data-state='synced']").wait_for()
+        page.context.set_offline(True)
+        page.locator("[data-sync-status][data-state='offline']").wait_for()
+        pages.append(page)
+    return phone, item_id, pages
+
+
+def test_overlapping_offline_edits_become_a_conflict_resolved_on_the_review_page(
+    user, signed_in_context, api_device, shoot_all, browser_log
+):
+    text = "Packing list\nsocks\ncharger\npassport\n"
+    phone, item_id, (a, b) = _two_browsers_offline(
+        user, signed_in_context, api_device, "Packing", text
+    )
+    _type_offline_edit(a, "charger", "phone charger")
+    _type_offline_edit(b, "charger", "laptop charger")
+
+    a.context.set_offline(False)
+    a.locator("[data-sync-status][data-state='synced']").wait_for(timeout=20_000)
+    b.context.set_offline(False)
+    b.locator("[data-sync-status][data-state='synced']").wait_for(timeout=20_000)
+
+    # B's edit came second: it is a conflict, shown on both browsers without a reload.
+    for page in (a, b):
+        page.locator("[data-conflict-count-value]").filter(has_text="1").wait_for()
+        page.locator("[data-conflict-note]").wait_for(state="visible")
+    conflicts = phone.get("/api/v1/conflicts/", params={"status": "open"}).json()["results"]
+    assert len(conflicts) == 1
+    shoot_all(b, "offline-conflict-editor")
+
+    review = _open(b.context, f"/conflicts/{conflicts[0]['id']}/")
+    review.get_by_role("button", name="Edit a merged text").click()
+    merged = "Packing list\nsocks\nphone charger\nlaptop charger\npassport\n"
+    review.locator("textarea").first.fill(merged)
+    review.get_by_role("button", name="Save merged text").click()
+    review.wait_for_url(f"**/items/{item_id}/")
+    wait_for_app(review)
+
+    for page in (a, b, review):
+        _wait_text(page, merged, timeout=20_000)
+        page.locator("[data-conflict-count]").wait_for(state="hidden")
+    assert _server_item(phone, item_id)["content"] == merged
+    assert not _server_item(phone, item_id)["has_conflict"]
+    browser_log.assert_no_errors(allow=("ERR_INTERNET_DISCONNECTED", "WebSocket"))
+
+
+def test_offline_edits_to_different_lines_merge_and_the_merge_can_be_undone(
+    user, signed_in_context, api_device, shoot_all, browser_log
+):
+    text = "Week\nMonday: gym\nTuesday: piano\nWednesday: swim\nThursday: chess\n"
+    phone, item_id, (a, b) = _two_browsers_offline(
+        user, signed_in_context, api_device, "Week", text
+    )
+    _type_offline_edit(a, "gym", "yoga")
+    _type_offline_edit(b, "chess", "cinema")
+
+    a.context.set_offline(False)
+    a.locator("[data-sync-status][data-state='synced']").wait_for(timeout=20_000)
+    b.context.set_offline(False)
+    b.locator("[data-sync-status][data-state='synced']").wait_for(timeout=20_000)
+
+    merged = text.replace("gym", "yoga").replace("chess", "cinema")
+    for page in (a, b):
+        _wait_text(page, merged, timeout=20_000)
+    assert phone.get("/api/v1/conflicts/", params={"status": "open"}).json()["results"] == []
+    assert b.locator("[data-conflict-count]").is_hidden()
+
+    # The automatic merge is listed, and undoing it keeps A's version only.
+    listing = _open(b.context, "/conflicts/")
+    decision = listing.locator("[data-auto-conflicts] > li")
+    decision.first.wait_for()
+    shoot_all(listing, "merge-listed")
+    decision.first.get_by_role("button", name=re.compile("^Undo")).click()
+    listing.get_by_role("dialog").get_by_role(
+        "button", name=re.compile(r"\(before the merge\)$")
+    ).click()
+    a_only = text.replace("gym", "yoga")
+    for page in (a, b):
+        _wait_text(page, a_only, timeout=20_000)
+    assert _server_item(phone, item_id)["content"] == a_only
+    browser_log.assert_no_errors(allow=("ERR_INTERNET_DISCONNECTED", "WebSocket"))
