@@ -289,3 +289,49 @@ def test_offline_edits_to_different_lines_merge_and_the_merge_can_be_undone(
         _wait_text(page, a_only, timeout=20_000)
     assert _server_item(phone, item_id)["content"] == a_only
     browser_log.assert_no_errors(allow=("ERR_INTERNET_DISCONNECTED", "WebSocket"))
+
+
+def test_send_to_a_browser_opens_the_note_there_at_once_in_auto_mode(
+    user, signed_in_context, api_device, browser_log
+):
+    phone = api_device(user)
+    phone.patch("/api/v1/settings", json={"handoff_mode": "auto"}).raise_for_status()
+    text = "Recipe\n\n1. Soak the beans.\n2. Simmer for an hour.\n3. Season.\n"
+    item_id = _create_note(phone, "Bean stew", text)
+
+    b = _open(signed_in_context(user, name="B"), "/items/")
+    b_id = b.evaluate(
+        "() => new Promise(r => { const c = window.cloudsaves.client;"
+        " if (c.socketOpen) r(c.device.id);"
+        " else c.addEventListener('hello', e => r(e.detail.device.id)); })"
+    )
+    phone.patch(f"/api/v1/devices/{b_id}/", json={"name": "Kitchen browser"}).raise_for_status()
+
+    a_context = signed_in_context(user, name="A")
+    a = _open(a_context, f"/items/{item_id}/")
+    _wait_text(a, text)
+    caret = text.index("2. Simmer")
+    a.locator("[data-text]").focus()
+    a.evaluate(
+        "caret => { const t = document.querySelector('[data-text]');"
+        " t.setSelectionRange(caret, caret); t.dispatchEvent(new KeyboardEvent('keyup')); }",
+        caret,
+    )
+    a.wait_for_timeout(600)  # the activity is published after a short pause
+    a.evaluate("() => window.cloudsaves.handoff.flush()")
+
+    devices = _open(a_context, "/devices/")
+    row = devices.locator(f"li.device[data-device-id='{b_id}']")
+    row.get_by_text("Kitchen browser").wait_for()
+    row.get_by_role("button", name="Send to this device").click()
+
+    # Auto mode: B opens the note at once, at A's caret, with no banner to answer.
+    b.wait_for_url(f"**/items/{item_id}/", timeout=15_000)
+    wait_for_app(b)
+    _wait_text(b, text)
+    b.wait_for_function(
+        "caret => document.querySelector('[data-text]').selectionStart === caret", arg=caret
+    )
+    assert b.locator("[data-handoff-banner]").is_hidden()
+    devices.locator(".toast", has_text="Continued on Kitchen browser").wait_for()
+    browser_log.assert_no_errors()
