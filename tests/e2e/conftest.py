@@ -23,10 +23,12 @@ Contexts default to 1280x800, light colour scheme, reduced motion, en-US and UTC
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 import pytest
+from django.db import connections
 from playwright.sync_api import Browser, BrowserContext, Error, sync_playwright
 
 from accounts.middleware import COOKIE_NAME
@@ -58,6 +60,18 @@ CHROMIUM_ARGS = [
 ACTION_TIMEOUT_MS = 10_000
 
 HERE = Path(__file__).resolve().parent
+
+
+CALL_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Remember whether the test itself failed, for the screenshots taken at teardown."""
+    report = yield
+    if report.when == "call":
+        item.stash[CALL_FAILED] = report.failed
+    return report
 
 
 def pytest_collection_modifyitems(config, items):
@@ -110,6 +124,10 @@ def _e2e_test(transactional_db, monkeypatch):
     PlaywrightLoop.in_test = True
     PlaywrightLoop.enter()
     yield
+    # While a loop is registered, Django keeps this thread's connections apart from the
+    # ones it uses otherwise. Close them while they are still in sight: left open, they
+    # stay checked out of the PostgreSQL pool and the test database cannot be dropped.
+    connections.close_all()
     PlaywrightLoop.in_test = False
     PlaywrightLoop.leave()
 
@@ -144,10 +162,11 @@ def check_a11y(artifacts):
 
 
 @pytest.fixture
-def new_context(browser, e2e_server, browser_log, artifacts):
+def new_context(request, browser, e2e_server, browser_log, artifacts):
     """Factory: a new signed-out BrowserContext on the live server, watched by
-    browser_log and closed when the test ends."""
-    contexts: list[BrowserContext] = []
+    browser_log and closed when the test ends. When the test failed, every page still
+    open is photographed first (failure-<context name>-<n>.png)."""
+    contexts: list[tuple[BrowserContext, str]] = []
 
     def _new(*, viewport: dict | None = None, name: str = "anonymous", **options) -> BrowserContext:
         settings = {
@@ -162,11 +181,16 @@ def new_context(browser, e2e_server, browser_log, artifacts):
         context = browser.new_context(**settings)
         context.set_default_timeout(ACTION_TIMEOUT_MS)
         browser_log.watch(context, name)
-        contexts.append(context)
+        contexts.append((context, name))
         return context
 
     yield _new
-    for context in contexts:
+    failed = request.node.stash.get(CALL_FAILED, False)
+    for context, name in contexts:
+        if failed:
+            for number, page in enumerate(context.pages, start=1):
+                with contextlib.suppress(Error):  # a crashed page leaves no picture
+                    artifacts.shot(page, f"failure-{name}-{number}")
         context.close()
 
 
