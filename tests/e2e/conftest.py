@@ -18,7 +18,16 @@ daphne process serving the test database.
 
 Every test here is marked `e2e` and `live` and runs with `transactional_db`: the server
 is another process, so the data a test creates must be committed for it to see.
-Contexts default to 1280x800, light colour scheme, reduced motion, en-US and UTC.
+Contexts default to 1280x800, light colour scheme, reduced motion, en-US and UTC; when a
+test fails, its open pages are photographed (failure-<context>-<n>.png). The server's
+log is in .local/live-logs/daphne-<port>.log.
+
+Tests are sync functions. Between browser calls Playwright leaves its event loop
+registered as this thread's running loop, so the tests run with
+DJANGO_ALLOW_ASYNC_UNSAFE=true (the ORM works as usual; a live server started inside a
+test body would inherit it); code that needs async_to_sync, such as a service that
+notifies sockets after commit, goes inside `with helpers.outside_browser_loop():`.
+`helpers.wait_for_app(page)` waits until the browser client has started on an app page.
 """
 
 from __future__ import annotations

@@ -90,6 +90,15 @@ def test_devices_page_of_a_signed_in_browser(
     assert "Chrome" in this_browser["name"]
     assert [d["name"] for d in devices if not d["current"]] == ["Pixel 9"]
 
+    expect(page.locator("[data-devices-root]")).to_have_attribute("aria-busy", "false")
+    rows = page.locator("li.device")
+    expect(rows).to_have_count(2)
+    mine = page.locator("li.device.is-current")
+    expect(mine).to_have_attribute("data-device-id", this_browser["id"])
+    expect(mine.locator(".badge")).to_have_text("This browser")
+    expect(mine).to_contain_text(this_browser["name"])
+    expect(rows.filter(has_text="Pixel 9")).to_have_count(1)
+
     check_a11y(page, "devices")
     shoot_all(page, "devices")
     browser_log.assert_no_errors()
