@@ -335,3 +335,44 @@ def test_send_to_a_browser_opens_the_note_there_at_once_in_auto_mode(
     assert b.locator("[data-handoff-banner]").is_hidden()
     devices.locator(".toast", has_text="Continued on Kitchen browser").wait_for()
     browser_log.assert_no_errors()
+
+
+def test_a_change_the_server_refuses_whole_never_holds_back_the_others(
+    user, signed_in_context, api_device, browser_log
+):
+    """A push body the server refuses outright (here a proxy's 413 for one item) would be
+    refused on every retry: the client splits the batch, saves the rest, and tells the
+    user about the one it had to give up."""
+    phone = api_device(user)
+    good_id = _create_note(phone, "Good note", "ok\n")
+    bad_id = _create_note(phone, "Huge note", "big\n")
+    context = signed_in_context(user, name="laptop")
+    page = _open(context, "/items/")
+    page.locator("[data-sync-status][data-state='synced']").wait_for()
+
+    def refuse_bad(route):
+        if bad_id in (route.request.post_data or ""):
+            route.fulfill(
+                status=413,
+                content_type="application/json",
+                body='{"error": {"code": "too_large", "message": "Request body too large."}}',
+            )
+        else:
+            route.continue_()
+
+    context.set_offline(True)
+    page.evaluate(
+        """([good, bad]) => Promise.all([
+          window.cloudsaves.client.saveText(good, {content: 'ok, edited\\n'}),
+          window.cloudsaves.client.saveText(bad, {content: 'big, edited\\n'}),
+        ])""",
+        [good_id, bad_id],
+    )
+    context.route("**/api/v1/sync/push", refuse_bad)
+    context.set_offline(False)
+    page.locator(".toast", has_text="Huge note could not be saved").wait_for(timeout=15_000)
+    page.locator("[data-sync-status][data-state='synced']").wait_for()
+    assert _server_item(phone, good_id)["content"] == "ok, edited\n"
+    assert _server_item(phone, bad_id)["content"] == "big\n"
+    assert page.evaluate("() => window.cloudsaves.client.pending") == 0
+    browser_log.assert_no_errors(allow=("ERR_INTERNET_DISCONNECTED", "WebSocket", "413"))

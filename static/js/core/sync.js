@@ -446,8 +446,7 @@ export class SyncClient extends EventTarget {
       const texts = round.filter((c) => !c.blob);
       for (let i = 0; i < texts.length; i += maxBatch) {
         const batch = texts.slice(i, i + maxBatch);
-        const response = await api.post("/sync/push", { changes: batch.map((c) => this._wire(c)) });
-        await this._settleResults(batch, response.results);
+        await this._pushBatch(batch, () => api.post("/sync/push", { changes: batch.map((c) => this._wire(c)) }));
       }
       // Files go one per request, so each shows its own upload progress.
       for (const change of binaries) {
@@ -456,18 +455,41 @@ export class SyncClient extends EventTarget {
         this.uploads.set(change.item_id, { loaded: 0, total: size });
         this._emit("upload", { itemId: change.item_id, loaded: 0, total: size });
         try {
-          const response = await postWithProgress("/sync/push", { changes: [wire] }, (loaded, total) => {
-            const fileLoaded = Math.min(size, Math.round((loaded / total) * size));
-            this.uploads.set(change.item_id, { loaded: fileLoaded, total: size });
-            this._emit("upload", { itemId: change.item_id, loaded: fileLoaded, total: size });
-          });
-          await this._settleResults([change], response.results);
+          await this._pushBatch([change], () =>
+            postWithProgress("/sync/push", { changes: [wire] }, (loaded, total) => {
+              const fileLoaded = Math.min(size, Math.round((loaded / total) * size));
+              this.uploads.set(change.item_id, { loaded: fileLoaded, total: size });
+              this._emit("upload", { itemId: change.item_id, loaded: fileLoaded, total: size });
+            }),
+          );
         } finally {
           this.uploads.delete(change.item_id);
           this._emit("upload", { itemId: change.item_id, done: true });
         }
       }
     }
+  }
+
+  // Send one batch. The server answers a batch with one result per change; a request it
+  // refuses whole (a body over the size limit, say) would be refused again on every retry,
+  // so it is split, and a single change refused that way is given up with a rejection —
+  // one bad change never holds back the others. Network failures and 5xx are retried.
+  async _pushBatch(batch, send) {
+    let response;
+    try {
+      response = await send();
+    } catch (err) {
+      const refused = err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 401 && err.status !== 403 && err.status !== 429;
+      if (!refused) throw err;
+      if (batch.length > 1) {
+        for (const change of batch) {
+          await this._pushBatch([change], () => api.post("/sync/push", { changes: [this._wire(change)] }));
+        }
+        return;
+      }
+      response = { results: [{ change_id: batch[0].change_id, status: "rejected", error: { code: err.code, message: err.message } }] };
+    }
+    await this._settleResults(batch, response.results);
   }
 
   _wire(change, contentB64) {
