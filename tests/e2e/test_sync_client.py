@@ -118,10 +118,7 @@ def test_offline_the_shell_loads_and_an_edit_reaches_the_server_after_reconnect(
     page.locator("[data-text]").focus()
     page.keyboard.press("Control+End")
     page.keyboard.type("Took the night train.\n")
-    page.wait_for_function(
-        "() => document.querySelector('[data-sync-status]').dataset.pending === '1'"
-    )
-    assert "1 change waiting" in page.locator("[data-sync-status]").inner_text()
+    page.locator("[data-sync-status]", has_text="Offline · 1 change waiting").wait_for()
     shoot_all(page, "offline-editor")
 
     # The edit survives a reload while still offline, and the list opens offline too.

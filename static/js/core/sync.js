@@ -193,6 +193,11 @@ export class SyncClient extends EventTarget {
   }
 
   async syncNow() {
+    if (!navigator.onLine) {
+      // Certainly offline: say so at once; the "online" event starts the next round.
+      this._setState("offline");
+      throw new NetworkError();
+    }
     this.syncing += 1;
     this._setState("syncing");
     try {
