@@ -8,6 +8,7 @@ import asyncio
 import json
 import re
 import shutil
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -248,6 +249,34 @@ def describe_violation(violation: dict, targets: int = 3) -> str:
 def current_color_scheme(page: Page) -> str:
     dark = page.evaluate("() => matchMedia('(prefers-color-scheme: dark)').matches")
     return "dark" if dark else "light"
+
+
+def open_app(context: BrowserContext, path: str) -> Page:
+    """A new page of the context at `path`, once the browser client has started there."""
+    page = context.new_page()
+    page.goto(path)
+    wait_for_app(page)
+    return page
+
+
+def put_text(item_id: str, name: str, content: str, base: int | None = None) -> dict:
+    """A push change that writes a text item."""
+    return {
+        "change_id": str(uuid.uuid4()),
+        "item_id": item_id,
+        "op": "put",
+        "kind": "text",
+        "name": name,
+        "content": content,
+        "base_version": base,
+    }
+
+
+def push(device: httpx.Client, *changes: dict) -> list[dict]:
+    """Push changes as an app does; the results, in order."""
+    response = device.post("/api/v1/sync/push", json={"changes": list(changes)})
+    assert response.status_code == 200, response.text
+    return response.json()["results"]
 
 
 def wait_for_app(page: Page, timeout: float | None = None) -> None:

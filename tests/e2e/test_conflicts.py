@@ -17,7 +17,7 @@ import zlib
 import pytest
 from playwright.sync_api import Page, expect
 
-from .helpers import wait_for_app
+from .helpers import open_app, push, put_text, wait_for_app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -25,31 +25,6 @@ BASE = (
     "Weekend plans\n\nBuy milk, bread and eggs.\nWater the plants.\n\nCall the plumber on Monday.\n"
 )
 LINES = "Monday: gym\nTuesday: piano\nWednesday: swim\nThursday: chess\nFriday: films\n"
-
-
-def push(device, *changes: dict) -> list[dict]:
-    response = device.post("/api/v1/sync/push", json={"changes": list(changes)})
-    assert response.status_code == 200, response.text
-    return response.json()["results"]
-
-
-def put_text(item_id: str, name: str, content: str, base: int | None = None) -> dict:
-    return {
-        "change_id": str(uuid.uuid4()),
-        "item_id": item_id,
-        "op": "put",
-        "kind": "text",
-        "name": name,
-        "content": content,
-        "base_version": base,
-    }
-
-
-def open_page(context, path: str) -> Page:
-    page = context.new_page()
-    page.goto(path)
-    wait_for_app(page)
-    return page
 
 
 def server_text(device, item_id: str) -> str:
@@ -91,8 +66,8 @@ def test_overlapping_edits_resolved_on_the_review_page(
 ):
     phone = api_device(user, name="Pixel 9")
     laptop = api_device(user, name="Work laptop", kind="desktop")
-    page = open_page(signed_in_context(user, name="browser-a"), "/conflicts/")
-    other = open_page(signed_in_context(user, name="browser-b"), "/conflicts/")
+    page = open_app(signed_in_context(user, name="browser-a"), "/conflicts/")
+    other = open_app(signed_in_context(user, name="browser-b"), "/conflicts/")
     expect(page.locator("[data-empty]")).to_contain_text("No conflicts.")
 
     mine = BASE.replace("milk, bread", "oat milk, sourdough bread")
@@ -186,7 +161,7 @@ def test_merge_undone_and_history_restored(
     phone = api_device(user, name="Pixel 9")
     laptop = api_device(user, name="Work laptop", kind="desktop")
     context = signed_in_context(user)
-    page = open_page(context, "/conflicts/")
+    page = open_app(context, "/conflicts/")
     expect(page.locator("[data-empty]")).to_contain_text(
         "No conflicts. When two devices change the same part of a note, "
         "both versions wait here for you."
@@ -295,7 +270,7 @@ def test_file_conflict_review_and_history_offline(
         laptop, put_file(item_id, png(40, 60, 200), base=1, modified_at="2020-01-01T00:00:00Z")
     )
     assert result["status"] == "conflict"
-    page = open_page(signed_in_context(user), f"/conflicts/{result['conflict_id']}/")
+    page = open_app(signed_in_context(user), f"/conflicts/{result['conflict_id']}/")
     expect(page.get_by_role("heading", level=1)).to_have_text("“cover.png”")
     expect(page.locator(".side-card img")).to_have_count(2)
     expect(page.locator(".side-incoming")).to_contain_text("Kept aside")

@@ -18,7 +18,7 @@ from playwright.sync_api import Page, expect
 
 from sync.models import Item
 
-from .helpers import wait_for_app
+from .helpers import open_app, push, put_text, wait_for_app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -61,37 +61,12 @@ def png(width: int, height: int, *, noise: bool = True) -> bytes:
     )
 
 
-def open_items(context) -> Page:
-    page = context.new_page()
-    page.goto("/items/")
-    wait_for_app(page)
-    return page
-
-
 def rows(page: Page):
     return page.locator("[data-item-list] > li")
 
 
 def row(page: Page, name: str):
     return rows(page).filter(has=page.get_by_role("link", name=name, exact=True))
-
-
-def push(device, *changes: dict) -> list[dict]:
-    response = device.post("/api/v1/sync/push", json={"changes": list(changes)})
-    assert response.status_code == 200, response.text
-    return response.json()["results"]
-
-
-def put_text(item_id: str, name: str, content: str, base: int | None = None) -> dict:
-    return {
-        "change_id": str(uuid.uuid4()),
-        "item_id": item_id,
-        "op": "put",
-        "kind": "text",
-        "name": name,
-        "content": content,
-        "base_version": base,
-    }
 
 
 def wait_for_server_item(user, timeout: float = 10, **filters) -> Item:
@@ -105,7 +80,7 @@ def wait_for_server_item(user, timeout: float = 10, **filters) -> Item:
 
 
 def test_empty_state_and_new_note(user, signed_in_context, shoot_all, check_a11y, browser_log):
-    page = open_items(signed_in_context(user))
+    page = open_app(signed_in_context(user), "/items/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Notes & files")
     empty = page.locator("[data-empty]")
     expect(empty).to_be_visible()
@@ -154,7 +129,7 @@ def test_search_and_filters(
     push(phone, put_text(clash, "Trip plan", "Day 1: Madrid", base=1))
     assert Item.objects.get(item_id=clash).has_conflict
 
-    page = open_items(signed_in_context(user))
+    page = open_app(signed_in_context(user), "/items/")
     expect(rows(page)).to_have_count(4)
     expect(page.get_by_role("status").filter(has_text="items")).to_have_text("4 items")
     expect(row(page, "gradient.png").locator("img")).to_have_count(1)
@@ -219,8 +194,8 @@ def test_upload_appears_on_another_browser(
     image = png(400, 500)
     assert 550_000 < len(image) < 700_000
 
-    page_a = open_items(signed_in_context(user, name="A"))
-    page_b = open_items(signed_in_context(user, name="B"))
+    page_a = open_app(signed_in_context(user, name="A"), "/items/")
+    page_b = open_app(signed_in_context(user, name="B"), "/items/")
     expect(page_b.locator("[data-empty]")).to_be_visible()
 
     # Slow A's uploads down, so the bar is on screen long enough to be seen.
@@ -303,7 +278,7 @@ def test_upload_appears_on_another_browser(
 
 
 def test_drag_and_drop_and_too_large_files(user, signed_in_context, shot, browser_log):
-    page = open_items(signed_in_context(user))
+    page = open_app(signed_in_context(user), "/items/")
     files = page.evaluate_handle(
         """() => {
         const dt = new DataTransfer();

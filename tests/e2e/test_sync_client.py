@@ -7,16 +7,9 @@ import re
 import time
 import uuid
 
-from .helpers import wait_for_app
+from .helpers import open_app, push, put_text, wait_for_app
 
 PHONE = {"width": 375, "height": 812}
-
-
-def _open(context, path):
-    page = context.new_page()
-    page.goto(path)
-    wait_for_app(page)
-    return page
 
 
 def _text(page) -> str:
@@ -39,23 +32,8 @@ def _server_item(api, item_id: str) -> dict:
 
 def _create_note(api, name: str, content: str) -> str:
     item_id = str(uuid.uuid4())
-    response = api.post(
-        "/api/v1/sync/push",
-        json={
-            "changes": [
-                {
-                    "change_id": str(uuid.uuid4()),
-                    "item_id": item_id,
-                    "op": "put",
-                    "kind": "text",
-                    "name": name,
-                    "content": content,
-                    "base_version": None,
-                }
-            ]
-        },
-    )
-    assert response.json()["results"][0]["status"] == "applied", response.text
+    [result] = push(api, put_text(item_id, name, content))
+    assert result["status"] == "applied", result
     return item_id
 
 
@@ -64,8 +42,8 @@ def test_an_edit_on_one_browser_shows_live_on_the_other(
 ):
     phone = api_device(user)
     item_id = _create_note(phone, "Shopping list", "eggs\nmilk\n")
-    a = _open(signed_in_context(user, name="A"), f"/items/{item_id}/")
-    b = _open(signed_in_context(user, name="B"), f"/items/{item_id}/")
+    a = open_app(signed_in_context(user, name="A"), f"/items/{item_id}/")
+    b = open_app(signed_in_context(user, name="B"), f"/items/{item_id}/")
     _wait_text(a, "eggs\nmilk\n")
     _wait_text(b, "eggs\nmilk\n")
 
@@ -84,7 +62,7 @@ def test_an_edit_on_one_browser_shows_live_on_the_other(
     assert _server_item(phone, item_id)["content"] == "bread\neggs\nmilk\n"
 
     # An app's change arrives too, and the items list updates without a reload.
-    items = _open(a.context, "/items/")
+    items = open_app(a.context, "/items/")
     head = _server_item(phone, item_id)["version"]
     phone.patch(
         f"/api/v1/items/{item_id}/", json={"name": "Groceries", "base_version": head}
@@ -104,7 +82,7 @@ def test_offline_the_shell_loads_and_an_edit_reaches_the_server_after_reconnect(
     phone = api_device(user)
     item_id = _create_note(phone, "Travel notes", "Day 1\n")
     context = signed_in_context(user, name="laptop")
-    page = _open(context, f"/items/{item_id}/")
+    page = open_app(context, f"/items/{item_id}/")
     _wait_text(page, "Day 1\n")
     page.evaluate("() => navigator.serviceWorker.ready")
     page.wait_for_function("() => navigator.serviceWorker.controller !== null")
@@ -125,7 +103,7 @@ def test_offline_the_shell_loads_and_an_edit_reaches_the_server_after_reconnect(
     page.reload()
     wait_for_app(page)
     _wait_text(page, "Day 1\nTook the night train.\n")
-    listing = _open(context, "/items/")
+    listing = open_app(context, "/items/")
     listing.get_by_role("link", name="Travel notes").wait_for()
     listing.close()
     assert _server_item(phone, item_id)["content"] == "Day 1\n"
@@ -145,7 +123,7 @@ def test_handoff_banner_opens_the_item_at_the_caret_set_on_the_other_browser(
     phone = api_device(user)
     text = "".join(f"Line {n}: the quick brown fox\n" for n in range(1, 80))
     item_id = _create_note(phone, "Long essay", text)
-    a = _open(signed_in_context(user, name="A"), f"/items/{item_id}/")
+    a = open_app(signed_in_context(user, name="A"), f"/items/{item_id}/")
     _wait_text(a, text)
     caret = text.index("Line 42")
     a.locator("[data-text]").focus()
@@ -164,7 +142,7 @@ def test_handoff_banner_opens_the_item_at_the_caret_set_on_the_other_browser(
         time.sleep(0.2)
 
     b_context = signed_in_context(user, name="B", viewport=PHONE)
-    b = _open(b_context, "/items/")
+    b = open_app(b_context, "/items/")
     banner = b.locator("[data-handoff-banner]")
     banner.wait_for(state="visible")
     assert "Continue “Long essay” from" in banner.inner_text()
@@ -203,13 +181,20 @@ def _two_browsers_offline(user, signed_in_context, api_device, name, text):
     item_id = _create_note(phone, name, text)
     pages = []
     for label in ("A", "B"):
-        page = _open(signed_in_context(user, name=label), f"/items/{item_id}/")
+        page = open_app(signed_in_context(user, name=label), f"/items/{item_id}/")
         _wait_text(page, text)
         page.locator("[data-sync-status][data-state='synced']").wait_for()
         page.context.set_offline(True)
         page.locator("[data-sync-status][data-state='offline']").wait_for()
         pages.append(page)
     return phone, item_id, pages
+
+
+def _back_online(*pages) -> None:
+    """Reconnect the browsers one after the other, each until it has synced."""
+    for page in pages:
+        page.context.set_offline(False)
+        page.locator("[data-sync-status][data-state='synced']").wait_for(timeout=20_000)
 
 
 def test_overlapping_offline_edits_become_a_conflict_resolved_on_the_review_page(
@@ -222,10 +207,7 @@ def test_overlapping_offline_edits_become_a_conflict_resolved_on_the_review_page
     _type_offline_edit(a, "charger", "phone charger")
     _type_offline_edit(b, "charger", "laptop charger")
 
-    a.context.set_offline(False)
-    a.locator("[data-sync-status][data-state='synced']").wait_for(timeout=20_000)
-    b.context.set_offline(False)
-    b.locator("[data-sync-status][data-state='synced']").wait_for(timeout=20_000)
+    _back_online(a, b)
 
     # B's edit came second: it is a conflict, shown on both browsers without a reload.
     for page in (a, b):
@@ -235,7 +217,15 @@ def test_overlapping_offline_edits_become_a_conflict_resolved_on_the_review_page
     assert len(conflicts) == 1
     shoot_all(b, "offline-conflict-editor")
 
-    review = _open(b.context, f"/conflicts/{conflicts[0]['id']}/")
+    # The editor's "Review conflict" leads straight to this conflict's review page.
+    review_url = f"/conflicts/{conflicts[0]['id']}/"
+    b.wait_for_function(
+        "url => document.querySelector('[data-conflict-link]').getAttribute('href') === url",
+        arg=review_url,
+    )
+    review = b.context.new_page()
+    review.goto(b.locator("[data-conflict-link]").get_attribute("href"))
+    wait_for_app(review)
     review.get_by_role("button", name="Edit a merged text").click()
     merged = "Packing list\nsocks\nphone charger\nlaptop charger\npassport\n"
     review.locator("textarea").first.fill(merged)
@@ -261,10 +251,7 @@ def test_offline_edits_to_different_lines_merge_and_the_merge_can_be_undone(
     _type_offline_edit(a, "gym", "yoga")
     _type_offline_edit(b, "chess", "cinema")
 
-    a.context.set_offline(False)
-    a.locator("[data-sync-status][data-state='synced']").wait_for(timeout=20_000)
-    b.context.set_offline(False)
-    b.locator("[data-sync-status][data-state='synced']").wait_for(timeout=20_000)
+    _back_online(a, b)
 
     merged = text.replace("gym", "yoga").replace("chess", "cinema")
     for page in (a, b):
@@ -273,7 +260,7 @@ def test_offline_edits_to_different_lines_merge_and_the_merge_can_be_undone(
     assert b.locator("[data-conflict-count]").is_hidden()
 
     # The automatic merge is listed, and undoing it keeps A's version only.
-    listing = _open(b.context, "/conflicts/")
+    listing = open_app(b.context, "/conflicts/")
     decision = listing.locator("[data-auto-conflicts] > li")
     decision.first.wait_for()
     shoot_all(listing, "merge-listed")
@@ -296,7 +283,7 @@ def test_send_to_a_browser_opens_the_note_there_at_once_in_auto_mode(
     text = "Recipe\n\n1. Soak the beans.\n2. Simmer for an hour.\n3. Season.\n"
     item_id = _create_note(phone, "Bean stew", text)
 
-    b = _open(signed_in_context(user, name="B"), "/items/")
+    b = open_app(signed_in_context(user, name="B"), "/items/")
     b_id = b.evaluate(
         "() => new Promise(r => { const c = window.cloudsaves.client;"
         " if (c.socketOpen) r(c.device.id);"
@@ -305,7 +292,7 @@ def test_send_to_a_browser_opens_the_note_there_at_once_in_auto_mode(
     phone.patch(f"/api/v1/devices/{b_id}/", json={"name": "Kitchen browser"}).raise_for_status()
 
     a_context = signed_in_context(user, name="A")
-    a = _open(a_context, f"/items/{item_id}/")
+    a = open_app(a_context, f"/items/{item_id}/")
     _wait_text(a, text)
     caret = text.index("2. Simmer")
     a.locator("[data-text]").focus()
@@ -317,7 +304,7 @@ def test_send_to_a_browser_opens_the_note_there_at_once_in_auto_mode(
     a.wait_for_timeout(600)  # the activity is published after a short pause
     a.evaluate("() => window.cloudsaves.handoff.flush()")
 
-    devices = _open(a_context, "/devices/")
+    devices = open_app(a_context, "/devices/")
     row = devices.locator(f"li.device[data-device-id='{b_id}']")
     row.get_by_text("Kitchen browser").wait_for()
     row.get_by_role("button", name="Send to this device").click()
@@ -344,7 +331,7 @@ def test_a_change_the_server_refuses_whole_never_holds_back_the_others(
     good_id = _create_note(phone, "Good note", "ok\n")
     bad_id = _create_note(phone, "Huge note", "big\n")
     context = signed_in_context(user, name="laptop")
-    page = _open(context, "/items/")
+    page = open_app(context, "/items/")
     page.locator("[data-sync-status][data-state='synced']").wait_for()
 
     def refuse_bad(route):

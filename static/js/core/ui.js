@@ -168,7 +168,7 @@ export function mountChrome(client) {
         toast(`“${result.item.name}” was changed on another device too. Both versions are kept.`, {
           kind: "warning",
           action: { label: "Review", run: () => location.assign(`/conflicts/${result.conflict_id}/`) },
-          timeout: 0,
+          timeout: 15000,
         });
       }
     }

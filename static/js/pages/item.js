@@ -1,5 +1,6 @@
 // One item: the text editor (autosave, live updates that keep the caret, handoff) or,
 // for files, the binary view.
+import { api } from "../core/api.js";
 import { takeResumeState } from "../core/handoff.js";
 import { $, formatBytes, timeAgo, toast } from "../core/ui.js";
 
@@ -27,6 +28,20 @@ export function mapCaret(before, after, pos) {
   return endAfter; // inside the changed span: after what replaced it
 }
 
+// The open conflict of an item, for a direct link to its review (the list otherwise).
+async function findConflict(itemId) {
+  try {
+    let page = await api.get("/conflicts/", { status: "open" });
+    for (;;) {
+      const match = page.results.find((c) => c.item_id === itemId);
+      if (match || !page.next) return match ? match.id : null;
+      page = await api.get(page.next);
+    }
+  } catch {
+    return null; // offline: the list link stays
+  }
+}
+
 export async function mount({ client, handoff, root }) {
   const id = itemIdFromPath();
   const el = {
@@ -52,6 +67,7 @@ export async function mount({ client, handoff, root }) {
   let dirty = false; // typed but not yet saved locally
   let saveTimer = null;
   let binaryView = null;
+  let conflictLookup = null; // the pending look-up of this item's open conflict
 
   const setSaveState = (state, text) => {
     el.state.dataset.state = state;
@@ -66,8 +82,15 @@ export async function mount({ client, handoff, root }) {
     el.history.href = `/items/${item.id}/history/`;
     el.conflictLink.hidden = !item.has_conflict;
     el.conflictNote.hidden = !item.has_conflict;
+    if (!item.has_conflict) conflictLookup = null;
     if (item.has_conflict) {
-      el.conflictLink.href = "/conflicts/";
+      if (!conflictLookup) {
+        el.conflictLink.href = "/conflicts/";
+        conflictLookup = findConflict(item.id).then((conflictId) => {
+          if (conflictId) el.conflictLink.href = `/conflicts/${conflictId}/`;
+          else conflictLookup = null; // offline, or not listed yet: look again next time
+        });
+      }
       el.conflictNote.textContent = "This note was also changed on another device in the same place. Both versions are kept — review them to decide.";
     }
     document.title = `${item.name || "Untitled"} · Cloud-Saves`;
