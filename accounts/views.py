@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import PurePosixPath
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
@@ -14,7 +15,8 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 def app_page(view: Callable[..., tuple[str, dict]]) -> Callable[..., HttpResponse]:
     """A page of the browser client: signed in, registered as this browser's device
     (a revoked browser is signed out here and sent to sign in), CSRF cookie set.
-    The wrapped view returns (template, context)."""
+    The wrapped view returns (template, context); the template's name is the page's
+    name, which picks its script (static/js/pages/<page>.js)."""
 
     @functools.wraps(view)
     @ensure_csrf_cookie
@@ -22,6 +24,7 @@ def app_page(view: Callable[..., tuple[str, dict]]) -> Callable[..., HttpRespons
         if not request.user.is_authenticated or request.get_browser_device() is None:
             return redirect_to_login(request.get_full_path())
         template, context = view(request, *args, **kwargs)
+        context = {"page": PurePosixPath(template).stem, **context}
         response = render(request, template, context)
         # Shells hold no user data, but a signed-out browser must not be shown one
         # from the HTTP cache: the service worker keeps the offline copies.

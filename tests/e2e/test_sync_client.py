@@ -360,3 +360,36 @@ def test_a_change_the_server_refuses_whole_never_holds_back_the_others(
     assert _server_item(phone, bad_id)["content"] == "big\n"
     assert page.evaluate("() => window.cloudsaves.client.pending") == 0
     browser_log.assert_no_errors(allow=("ERR_INTERNET_DISCONNECTED", "WebSocket", "413"))
+
+
+def test_typing_on_a_slow_connection_saves_a_few_times_a_second_without_self_merges(
+    user, signed_in_context, api_device, browser_log
+):
+    """Each save continues the last: a save recorded while the one before is still on
+    its way is sent against the version that one made, never as a concurrent edit."""
+    phone = api_device(user)
+    item_id = _create_note(phone, "Diary", "")
+    page = open_app(signed_in_context(user, name="laptop"), f"/items/{item_id}/")
+    page.locator("[data-sync-status][data-state='synced']").wait_for()
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 300, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
+    sentence = "Dear diary, today the train was late again."
+    page.locator("[data-text]").focus()
+    page.keyboard.type(sentence, delay=40)
+    page.locator("[data-save-state]", has_text="Saved").wait_for(timeout=20_000)
+    page.locator("[data-sync-status][data-state='synced']").wait_for(timeout=20_000)
+
+    head = _server_item(phone, item_id)
+    assert head["content"] == sentence
+    assert not head["has_conflict"]
+    for status in ("open", "auto_resolved"):
+        records = phone.get("/api/v1/conflicts/", params={"status": status}).json()["results"]
+        assert records == [], f"a save met this device's own earlier save as a {status} conflict"
+    versions = phone.get(f"/api/v1/items/{item_id}/versions/").json()["results"]
+    # About 1.8 s of typing: a handful of saves, far fewer than the 44 keys.
+    assert 2 <= len(versions) <= 15, len(versions)
+    browser_log.assert_no_errors()

@@ -86,7 +86,7 @@ export class Store {
     const open = existing.find((c) => !c.sent);
     let stored;
     if (open && !(change.op === "put" && open.op === "delete")) {
-      stored = { ...open, ...change, change_id: open.change_id, order: open.order, base_version: open.base_version, sent: false };
+      stored = { ...open, ...change, change_id: open.change_id, order: open.order, base_version: open.base_version, rebase: open.rebase, sent: false };
     } else {
       stored = { ...change, change_id: crypto.randomUUID(), order: Date.now() + Math.random(), sent: false };
     }
@@ -98,21 +98,30 @@ export class Store {
 
   // Apply a page of server state (pull or socket) and move the cursor, atomically.
   // `merge(existing, incoming, hasPending)` returns the record to keep.
+  // Relaxed durability: a page lost to a crash is pulled again, since the cursor is
+  // written in the same transaction. Local edits keep the default (they exist nowhere else).
   async applyServerPage(changes, cursor, merge) {
-    const tx = this.db.transaction(["items", "pending", "meta"], "readwrite");
+    const tx = this.db.transaction(["items", "pending", "meta"], "readwrite", { durability: "relaxed" });
     const items = tx.objectStore("items");
-    const byItem = tx.objectStore("pending").index("item_id");
+    // Pending changes are few: one read of their item ids serves the whole page.
+    const pendingIds = new Set((await tx.objectStore("pending").getAll()).map((c) => c.item_id));
     const applied = [];
+    const writes = [];
     for (const change of changes) {
-      const existing = await items.get(change.id);
-      const hasPending = (await byItem.count(change.id)) > 0;
+      const hasPending = pendingIds.has(change.id);
+      // A text item the server sends whole, with nothing local to keep, needs no read.
+      const needsExisting = hasPending || change.kind !== "text" || change.content === undefined;
+      const existing = needsExisting ? await items.get(change.id) : undefined;
       const next = merge(existing, change, hasPending);
       if (next) {
-        await items.put(next);
+        // Queued, not awaited one by one: the transaction runs them in order, and the
+        // page stays free while a thousand rows are written.
+        writes.push(items.put(next));
         applied.push(next);
       }
     }
-    if (cursor !== undefined && cursor !== null) await tx.objectStore("meta").put(cursor, "cursor");
+    if (cursor !== undefined && cursor !== null) writes.push(tx.objectStore("meta").put(cursor, "cursor"));
+    await Promise.all(writes);
     await tx.done;
     return applied;
   }
@@ -140,12 +149,10 @@ export class Store {
   // except those with local changes.
   async dropItemsNotIn(seenIds) {
     const tx = this.db.transaction(["items", "pending"], "readwrite");
-    const byItem = tx.objectStore("pending").index("item_id");
-    let cursor = await tx.objectStore("items").openCursor();
-    while (cursor) {
-      if (!seenIds.has(cursor.key) && (await byItem.count(cursor.key)) === 0) await cursor.delete();
-      cursor = await cursor.continue();
-    }
+    const keep = new Set((await tx.objectStore("pending").getAll()).map((c) => c.item_id));
+    const items = tx.objectStore("items");
+    const gone = (await items.getAllKeys()).filter((id) => !seenIds.has(id) && !keep.has(id));
+    await Promise.all(gone.map((id) => items.delete(id)));
     await tx.done;
   }
 }

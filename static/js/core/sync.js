@@ -9,7 +9,7 @@ import { openStore } from "./store.js";
 
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 30000;
-const PULL_PAGE = 500;
+const PULL_PAGE = 1000; // the most the server serves in one page
 
 function utf8Size(text) {
   return new TextEncoder().encode(text).length;
@@ -273,10 +273,12 @@ export class SyncClient extends EventTarget {
     let cursor = await this.store.getMeta("cursor", "");
     let fullResync = !cursor;
     const seen = new Set();
+    const fetchPage = (since) => api.get("/sync/changes", { since, limit: PULL_PAGE });
+    let request = fetchPage(cursor);
     for (;;) {
       let page;
       try {
-        page = await api.get("/sync/changes", { since: cursor, limit: PULL_PAGE });
+        page = await request;
       } catch (err) {
         if (err instanceof ApiError && (err.code === "resync_required" || err.code === "bad_cursor")) {
           // The server cannot continue from this cursor: start over, keep local edits.
@@ -284,9 +286,15 @@ export class SyncClient extends EventTarget {
           fullResync = true;
           seen.clear();
           await this.store.setMeta("cursor", "");
+          request = fetchPage(cursor);
           continue;
         }
         throw err;
+      }
+      // The next page is on its way while this one is written.
+      if (page.has_more) {
+        request = fetchPage(page.cursor);
+        request.catch(() => {}); // handled when awaited
       }
       for (const change of page.changes) seen.add(change.id);
       await this._applyServer(page.changes, page.cursor);
@@ -354,6 +362,9 @@ export class SyncClient extends EventTarget {
       content,
       modified_at: now,
       base_version: item.base_version || null,
+      // Without an explicit base the text continues the local copy: it is sent against
+      // whatever version the local copy has reached by then (see _push).
+      rebase: baseVersion === undefined,
     });
     await this._afterLocal([item]);
     return item;
@@ -364,7 +375,7 @@ export class SyncClient extends EventTarget {
     if (!existing) return null;
     const now = new Date().toISOString();
     const item = { ...existing, name, modified_at: now };
-    const change = { item_id: id, op: "put", kind: item.kind, name, content_type: item.content_type, modified_at: now, base_version: item.base_version || null };
+    const change = { item_id: id, op: "put", kind: item.kind, name, content_type: item.content_type, modified_at: now, base_version: item.base_version || null, rebase: true };
     // A rename coalesced into an unsent edit keeps that edit's content.
     const open = (await this.store.pendingFor(id)).find((c) => !c.sent);
     if (open && open.op === "put") {
@@ -400,6 +411,7 @@ export class SyncClient extends EventTarget {
       blob: file,
       modified_at: now,
       base_version: item.base_version || null,
+      rebase: true,
     });
     await this._afterLocal([item]);
     return item;
@@ -410,7 +422,7 @@ export class SyncClient extends EventTarget {
     if (!existing) return;
     const now = new Date().toISOString();
     const item = { ...existing, deleted: true, modified_at: now };
-    await this.store.recordLocal(item, { item_id: id, op: "delete", modified_at: now, base_version: existing.base_version || null });
+    await this.store.recordLocal(item, { item_id: id, op: "delete", modified_at: now, base_version: existing.base_version || null, rebase: true });
     await this._afterLocal([item]);
   }
 
@@ -441,8 +453,15 @@ export class SyncClient extends EventTarget {
         round.push(change);
       }
       // Freeze what is about to be sent: from now on it is retried exactly as is.
+      // A change that continues the local copy goes against the version the copy has
+      // reached: an earlier change of this device applied since it was recorded must
+      // not look like a concurrent edit to merge.
       for (const change of round) {
         if (!change.sent) {
+          if (change.rebase) {
+            const item = await this.store.getItem(change.item_id);
+            if (item && item.base_version) change.base_version = item.base_version;
+          }
           change.sent = true;
           await this.store.putPending(change);
         }

@@ -59,9 +59,21 @@ export function timeAgo(iso) {
   return relative.format(Math.round(seconds / 31557600), "year");
 }
 
+// One formatter for every date on a page: building one per call costs ~0.1 ms, which a
+// list of a thousand items notices.
+const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
 export function formatDate(iso) {
   if (!iso) return "";
-  return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+  return dateFormat.format(new Date(iso));
+}
+
+// Name order as people expect it ("Note 2" before "Note 10", case ignored), with one
+// shared collator for the same reason.
+const nameCollator = new Intl.Collator(undefined, { sensitivity: "base", numeric: true });
+
+export function compareNames(a, b) {
+  return nameCollator.compare(a || "", b || "");
 }
 
 // A <time> element that shows "5 minutes ago" with the full date on hover.
@@ -131,13 +143,19 @@ export function mountConflictBadge(client) {
   const badge = $("[data-conflict-count]");
   if (!badge) return;
   const value = $("[data-conflict-count-value]", badge);
+  let timer = null;
   const update = async () => {
+    timer = null;
     const count = (await client.items()).filter((i) => i.has_conflict).length;
     value.textContent = String(count);
     badge.hidden = count === 0;
   };
-  client.addEventListener("items", update);
-  client.addEventListener("conflict", update);
+  // Counted at most every 250 ms: a first sync applies thousands of items in pages.
+  const soon = () => {
+    if (!timer) timer = setTimeout(update, 250);
+  };
+  client.addEventListener("items", soon);
+  client.addEventListener("conflict", soon);
   update();
 }
 

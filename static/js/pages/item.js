@@ -4,6 +4,9 @@ import { api } from "../core/api.js";
 import { takeResumeState } from "../core/handoff.js";
 import { $, formatBytes, timeAgo, toast } from "../core/ui.js";
 
+// Typing is saved (and sent) at once after a pause, then at most every AUTOSAVE_MS while
+// it goes on: a single change reaches other devices without waiting, and a fast typist
+// makes a few saves a second, not one a key.
 const AUTOSAVE_MS = 250;
 
 function itemIdFromPath() {
@@ -66,6 +69,7 @@ export async function mount({ client, handoff, root }) {
   let shownBase = null;
   let dirty = false; // typed but not yet saved locally
   let saveTimer = null;
+  let lastSave = 0;
   let binaryView = null;
   let conflictLookup = null; // the pending look-up of this item's open conflict
 
@@ -105,7 +109,9 @@ export async function mount({ client, handoff, root }) {
 
   const save = async () => {
     clearTimeout(saveTimer);
+    saveTimer = null;
     if (!dirty) return;
+    lastSave = Date.now();
     dirty = false;
     setSaveState("saving", "Saving…");
     const content = el.text.value;
@@ -125,8 +131,8 @@ export async function mount({ client, handoff, root }) {
   const scheduleSave = () => {
     dirty = true;
     setSaveState("editing", "Editing…");
-    clearTimeout(saveTimer);
-    saveTimer = setTimeout(save, AUTOSAVE_MS);
+    if (saveTimer) return; // already due
+    saveTimer = setTimeout(save, Math.max(0, lastSave + AUTOSAVE_MS - Date.now()));
   };
 
   const publish = () => {

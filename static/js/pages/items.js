@@ -2,7 +2,7 @@
 // filters and sorting, a new note, and uploads by file picker or drag and drop with a
 // progress bar per file. Renders from IndexedDB at once and again on every change the
 // sync client applies; rows are kept by id, so focus and scroll survive live updates.
-import { $, formatBytes, h, timeAgo, timeEl } from "../core/ui.js";
+import { $, compareNames, formatBytes, h, timeAgo, timeEl } from "../core/ui.js";
 import { describeType, icon, iconName, isImage, sizeProblem, uploadProgress } from "./binary_view.js";
 
 const RENDER_DEBOUNCE_MS = 50;
@@ -49,11 +49,13 @@ function snippet(item, query) {
 }
 
 function byName(a, b) {
-  return (a.name || "").localeCompare(b.name || "", undefined, { sensitivity: "base", numeric: true });
+  return compareNames(a.name, b.name);
 }
 
 function byModified(a, b) {
-  return (a.modified_at || "").localeCompare(b.modified_at || "") || byName(a, b);
+  const x = a.modified_at || "";
+  const y = b.modified_at || "";
+  return x < y ? -1 : x > y ? 1 : byName(a, b);
 }
 
 export async function mount({ client, root }) {
@@ -207,24 +209,30 @@ export async function mount({ client, root }) {
     const focusKey = active && list.contains(active) ? active.dataset.focusKey : null;
 
     const seen = new Set();
-    shown.forEach((item, index) => {
-      seen.add(item.id);
-      const sig = rowSig(item, query);
-      let row = rows.get(item.id);
-      if (!row || row.sig !== sig) {
-        const el = buildRow(item, query);
-        if (row) row.el.replaceWith(el);
-        row = { el, sig };
-        rows.set(item.id, row);
-      }
-      const at = list.children[index];
-      if (at !== row.el) list.insertBefore(row.el, at || null);
-    });
+    for (const item of shown) seen.add(item.id);
     for (const [id, row] of rows) {
       if (!seen.has(id)) {
         row.el.remove();
         rows.delete(id);
       }
+    }
+    // Walk the list once in the wanted order, moving only rows that are out of place
+    // (indexing list.children after each move would make a long list quadratic).
+    let next = list.firstChild;
+    for (const item of shown) {
+      const sig = rowSig(item, query);
+      let row = rows.get(item.id);
+      if (!row || row.sig !== sig) {
+        const el = buildRow(item, query);
+        if (row) {
+          if (next === row.el) next = el;
+          row.el.replaceWith(el);
+        }
+        row = { el, sig };
+        rows.set(item.id, row);
+      }
+      if (next === row.el) next = next.nextSibling;
+      else list.insertBefore(row.el, next);
     }
     if (focusKey && document.activeElement !== active) {
       const again = list.querySelector(`[data-focus-key="${CSS.escape(focusKey)}"]`);
