@@ -44,6 +44,7 @@ def wait_for_local_text(page: Page, item_id: str, expected: str) -> None:
     """The browser's own copy (IndexedDB, through its sync client) has this content."""
     page.wait_for_function(
         """async ([id, expected]) => {
+            if (!window.cloudsaves) return false;  // the page is still starting
             const item = await window.cloudsaves.client.item(id);
             return !!item && !item.local && item.content === expected;
         }""",

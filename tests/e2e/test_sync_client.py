@@ -170,7 +170,12 @@ def _type_offline_edit(page, find: str, replace: str) -> None:
         "([s, e]) => document.querySelector('[data-text]').setSelectionRange(s, e)",
         [start, start + len(find)],
     )
+    expected = _text(page)  # what the page shows before typing
+    expected = expected[:start] + replace + expected[start + len(find) :]
     page.keyboard.type(replace)
+    # Everything typed is saved on this device (one change waiting) before going online.
+    page.locator("[data-save-state]", has_text="Saved on this device").wait_for()
+    assert _text(page) == expected
     page.wait_for_function(
         "() => document.querySelector('[data-sync-status]').dataset.pending === '1'"
     )
@@ -393,3 +398,47 @@ def test_typing_on_a_slow_connection_saves_a_few_times_a_second_without_self_mer
     # About 1.8 s of typing: a handful of saves, far fewer than the 44 keys.
     assert 2 <= len(versions) <= 15, len(versions)
     browser_log.assert_no_errors()
+
+
+def test_typing_on_while_a_change_is_merged_is_carried_onto_the_merge(
+    user, signed_in_context, api_device, browser_log
+):
+    """The first change after going online is merged with an app's edit while the user
+    keeps typing: the later typing lands on the merged text, with no conflict and
+    nothing of either side lost."""
+    text = "Plan\nbreakfast: toast\nlunch: soup\ndinner: rice\n"
+    phone = api_device(user)
+    item_id = _create_note(phone, "Plan", text)
+    page = open_app(signed_in_context(user, name="laptop"), f"/items/{item_id}/")
+    _wait_text(page, text)
+    page.locator("[data-sync-status][data-state='synced']").wait_for()
+    page.context.set_offline(True)
+    page.locator("[data-sync-status][data-state='offline']").wait_for()
+    _type_offline_edit(page, "rice", "pasta")
+
+    head = _server_item(phone, item_id)["version"]
+    phone_text = text.replace("toast", "eggs")
+    [result] = push(phone, put_text(item_id, "Plan", phone_text, head))
+    assert result["status"] == "applied"
+
+    # Back online on a slow link, and typing on at once at the end of the same line.
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 250, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
+    page.context.set_offline(False)
+    page.keyboard.type(" with pesto", delay=60)
+
+    final = text.replace("toast", "eggs").replace("rice", "pasta with pesto")
+    deadline = time.monotonic() + 20
+    while _server_item(phone, item_id)["content"] != final:
+        assert time.monotonic() < deadline, _server_item(phone, item_id)["content"]
+        time.sleep(0.2)
+    _wait_text(page, final)
+    for status in ("open", "auto_resolved"):
+        records = phone.get("/api/v1/conflicts/", params={"status": status}).json()["results"]
+        # The one automatic merge is the offline edit meeting the app's; nothing more.
+        assert len(records) == (1 if status == "auto_resolved" else 0), (status, records)
+    browser_log.assert_no_errors(allow=("ERR_INTERNET_DISCONNECTED", "WebSocket"))

@@ -96,6 +96,65 @@ export class Store {
     return stored;
   }
 
+  // A text edit, in one transaction. `derivedFrom` is the text the edit started from (what
+  // the editor showed). If the local copy has moved on since (another device's change was
+  // pulled, a merge came back), the edit is carried onto the new text by
+  // `carry(from, to, onto)`; if it does not apply cleanly it is sent against the version
+  // it started from, and the server merges it (or keeps both sides).
+  async recordText(id, { content, name, modifiedAt, derivedFrom, carry }) {
+    const tx = this.db.transaction(["items", "pending"], "readwrite");
+    const items = tx.objectStore("items");
+    const pending = tx.objectStore("pending");
+    const cur = await items.get(id);
+    let text = content;
+    let base = cur ? (cur.base_version ?? null) : null;
+    let follows = true;
+    if (derivedFrom && cur && (cur.content ?? "") !== derivedFrom.content) {
+      const carried = carry(derivedFrom.content, content, cur.content ?? "");
+      if (carried !== null) {
+        text = carried;
+      } else {
+        base = derivedFrom.version ?? null;
+        follows = false;
+      }
+    }
+    const item = {
+      ...(cur || { id, kind: "text", content_type: "text/plain", version: 0, has_conflict: false, seq: null }),
+      content: text,
+      name: name ?? cur?.name ?? "Untitled note",
+      size: new TextEncoder().encode(text).length,
+      sha256: cur && cur.content === text ? cur.sha256 : null,
+      modified_at: modifiedAt,
+      deleted: false,
+      base_version: base,
+      local: true,
+    };
+    const change = {
+      item_id: id,
+      op: "put",
+      kind: "text",
+      name: item.name,
+      content_type: item.content_type || "text/plain",
+      content: text,
+      modified_at: modifiedAt,
+      base_version: base,
+      // Continuing the local copy: sent against whatever version it has reached by then.
+      rebase: follows,
+    };
+    const open = (await pending.index("item_id").getAll(id)).sort((a, b) => a.order - b.order).find((c) => !c.sent);
+    let stored;
+    if (open && open.op === "put") {
+      stored = { ...open, ...change, change_id: open.change_id, order: open.order, sent: false };
+      if (follows) Object.assign(stored, { base_version: open.base_version, rebase: open.rebase });
+    } else {
+      stored = { ...change, change_id: crypto.randomUUID(), order: Date.now() + Math.random(), sent: false };
+    }
+    await pending.put(stored);
+    await items.put(item);
+    await tx.done;
+    return item;
+  }
+
   // Apply a page of server state (pull or socket) and move the cursor, atomically.
   // `merge(existing, incoming, hasPending)` returns the record to keep.
   // Relaxed durability: a page lost to a crash is pulled again, since the cursor is
@@ -141,6 +200,45 @@ export class Store {
     const stillPending = (await pending.index("item_id").count(change.item_id)) > 0;
     const next = update(item, change, stillPending);
     if (next) await items.put(next);
+    await tx.done;
+    return next;
+  }
+
+  // The server merged a sent text (`sent`) with another device's change into `head`.
+  // The local copy takes the head; edits made since the text was sent, still unsent, are
+  // carried onto it by `carry(from, to, onto)` (null: they stay as they are, and the
+  // server merges them when they go out).
+  async adoptMerge(itemId, sent, head, carry) {
+    const tx = this.db.transaction(["items", "pending"], "readwrite");
+    const pending = tx.objectStore("pending");
+    const items = tx.objectStore("items");
+    const item = await items.get(itemId);
+    const waiting = await pending.index("item_id").getAll(itemId);
+    const open = waiting.find((c) => !c.sent && c.op === "put" && typeof c.content === "string");
+    let content = null;
+    if (open) {
+      content = carry(sent, open.content, head.content);
+      if (content !== null) await pending.put({ ...open, content, base_version: head.version });
+    } else if (!waiting.length && item && item.content === sent) {
+      content = head.content;
+    }
+    if (content === null || !item) {
+      await tx.done;
+      return null;
+    }
+    const next = {
+      ...item,
+      content,
+      size: new TextEncoder().encode(content).length,
+      sha256: content === head.content ? head.sha256 : null,
+      version: head.version,
+      base_version: head.version,
+      has_conflict: head.has_conflict,
+      seq: head.seq,
+      updated_at: head.updated_at,
+      local: Boolean(open),
+    };
+    await items.put(next);
     await tx.done;
     return next;
   }

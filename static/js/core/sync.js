@@ -4,16 +4,13 @@
 //
 // Correctness never rests on a socket message: every (re)connect pushes what is
 // pending and pulls from the cursor, and a lost message only delays a change.
+import { applyPatch, structuredPatch } from "../../vendor/diff-8.0.2/index.js";
 import { api, ApiError, NetworkError, postWithProgress } from "./api.js";
 import { openStore } from "./store.js";
 
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 30000;
 const PULL_PAGE = 1000; // the most the server serves in one page
-
-function utf8Size(text) {
-  return new TextEncoder().encode(text).length;
-}
 
 export function b64ToBlob(b64, type) {
   const bin = atob(b64);
@@ -34,6 +31,15 @@ async function sha256Hex(data) {
   const buf = typeof data === "string" ? new TextEncoder().encode(data) : new Uint8Array(await data.arrayBuffer());
   const digest = await crypto.subtle.digest("SHA-256", buf);
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// The edits that turned `from` into `to`, made to `onto` instead; null when they do not
+// apply exactly (jsdiff's patch, with one line of context to anchor each change and no
+// fuzz: a line the other side also changed makes it fail, never a guess).
+export function carryEdits(from, to, onto) {
+  if (from === to) return onto;
+  const carried = applyPatch(onto, structuredPatch("", "", from, to, "", "", { context: 1 }));
+  return carried === false ? null : carried;
 }
 
 // One thing at a time against the local store and the server: pull pages, push results
@@ -340,32 +346,11 @@ export class SyncClient extends EventTarget {
 
   // -- local edits
 
-  async saveText(id, { content, name, baseVersion }) {
-    const now = new Date().toISOString();
-    const existing = await this.store.getItem(id);
-    const item = {
-      ...(existing || { id, kind: "text", content_type: "text/plain", version: 0, base_version: null, has_conflict: false, deleted: false, seq: null }),
-      content,
-      name: name ?? existing?.name ?? "Untitled note",
-      size: utf8Size(content),
-      modified_at: now,
-      deleted: false,
-    };
-    if (baseVersion !== undefined) item.base_version = baseVersion;
-    item.sha256 = await sha256Hex(content);
-    await this.store.recordLocal(item, {
-      item_id: id,
-      op: "put",
-      kind: "text",
-      name: item.name,
-      content_type: item.content_type || "text/plain",
-      content,
-      modified_at: now,
-      base_version: item.base_version || null,
-      // Without an explicit base the text continues the local copy: it is sent against
-      // whatever version the local copy has reached by then (see _push).
-      rebase: baseVersion === undefined,
-    });
+  // Save a note's text. `derivedFrom` ({content, version}) is the text the edit started
+  // from, when the caller showed the user an earlier copy (the editor does): edits made
+  // on a copy that has since changed are carried onto the new text (see Store.recordText).
+  async saveText(id, { content, name, derivedFrom }) {
+    const item = await this.store.recordText(id, { content, name, modifiedAt: new Date().toISOString(), derivedFrom, carry: carryEdits });
     await this._afterLocal([item]);
     return item;
   }
@@ -542,12 +527,14 @@ export class SyncClient extends EventTarget {
         const head = result.item;
         if (!local) return null;
         const next = { ...local, version: head.version, has_conflict: head.has_conflict, seq: head.seq, updated_at: head.updated_at, device_id: head.device_id, sync_error: null, local: stillPending };
-        if (result.status === "applied" || result.status === "unchanged") {
-          // The server's head now has what was sent: later local edits derive from it.
+        const ownHead = result.status === "conflict" && this.device && head.device_id === this.device.id;
+        if (result.status === "applied" || result.status === "unchanged" || ownHead) {
+          // The server's head now is what was sent (a conflict this change won makes it
+          // the head too): later local edits derive from it.
           next.base_version = head.version;
         }
-        // merged / conflict: the head differs from what was sent; the pull that follows
-        // brings it (and, with later local edits pending, the next push merges again).
+        // merged, or a conflict lost: the head differs from what was sent; the pull that
+        // follows brings it, and later local edits are carried onto a merge (below).
         return next;
       });
       if (item) changed.push(item);
@@ -555,6 +542,27 @@ export class SyncClient extends EventTarget {
     await this._refreshPending();
     if (changed.length) this._emit("items", { items: changed });
     if (conflicts.length) this._emit("conflicts", { results: conflicts });
+    for (const change of batch) {
+      const result = byId.get(change.change_id);
+      if (result && result.status === "merged") await this._adoptMerge(change);
+    }
+  }
+
+  // The server merged a sent text with another device's change. Take the merged head at
+  // once, before anything else is saved on top of the sent text: edits made since it was
+  // sent continue that text, not the head, and are carried onto the head (Store.adoptMerge)
+  // so they go out against it instead of meeting the sent text as a concurrent edit.
+  async _adoptMerge(sent) {
+    if (sent.kind !== "text" || typeof sent.content !== "string") return;
+    let head;
+    try {
+      head = await api.get(`/items/${sent.item_id}/`);
+    } catch {
+      return; // the pull brings it
+    }
+    if (head.kind !== "text" || head.deleted) return;
+    const item = await this.store.adoptMerge(sent.item_id, sent.content, head, carryEdits);
+    if (item) this._emit("items", { items: [item] });
   }
 
   // -- reads for pages

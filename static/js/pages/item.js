@@ -67,11 +67,25 @@ export async function mount({ client, handoff, root }) {
   // typing (another device's edit arrived), the typing still derives from this.
   let shownContent = null;
   let shownBase = null;
+  let saving = false; // a save is on its way to the local copy
+  let stale = false; // the copy changed while the editor could not show it
   let dirty = false; // typed but not yet saved locally
   let saveTimer = null;
   let lastSave = 0;
   let binaryView = null;
   let conflictLookup = null; // the pending look-up of this item's open conflict
+
+  // Replace the editor's text, keeping the caret and selection where they were relative
+  // to the text around them, and the scroll position.
+  const showText = (text) => {
+    if (el.text.value === text) return;
+    const before = el.text.value;
+    const hadFocus = document.activeElement === el.text;
+    const [start, end, scroll] = [el.text.selectionStart, el.text.selectionEnd, el.text.scrollTop];
+    el.text.value = text;
+    if (hadFocus) el.text.setSelectionRange(mapCaret(before, text, start), mapCaret(before, text, end));
+    el.text.scrollTop = scroll;
+  };
 
   const setSaveState = (state, text) => {
     el.state.dataset.state = state;
@@ -107,23 +121,41 @@ export async function mount({ client, handoff, root }) {
     else setSaveState("saved", "Saved");
   };
 
+  // Saving hands the text to the local copy with the text it was typed on (`shownContent`);
+  // if the copy has changed since, the store carries the typing over (Store.recordText).
+  // While typing is unsaved or a save is on its way the editor leaves the text alone, and
+  // shows the copy again once saved.
   const save = async () => {
     clearTimeout(saveTimer);
     saveTimer = null;
-    if (!dirty) return;
-    lastSave = Date.now();
+    if (!dirty || saving) return; // a save on its way schedules the next when it is done
+    saving = true;
     dirty = false;
+    lastSave = Date.now();
     setSaveState("saving", "Saving…");
     const content = el.text.value;
-    const stored = await client.item(id);
-    const overwritten = stored && stored.content !== shownContent;
-    item = await client.saveText(id, {
-      content,
-      name: el.name.value.trim() || "Untitled note",
-      baseVersion: overwritten ? shownBase : undefined,
-    });
-    shownContent = content;
+    try {
+      item = await client.saveText(id, {
+        content,
+        name: el.name.value.trim() || "Untitled note",
+        derivedFrom: shownContent === null ? undefined : { content: shownContent, version: shownBase },
+      });
+    } finally {
+      saving = false;
+    }
     shownBase = item.base_version ?? null;
+    if (dirty) {
+      // Typed on while saving: that typing continues what was just saved.
+      shownContent = content;
+      scheduleSave();
+    } else {
+      showText(item.content);
+      shownContent = item.content;
+      if (stale) {
+        stale = false;
+        await render(await client.item(id));
+      }
+    }
     showSynced();
     describe();
   };
@@ -179,16 +211,10 @@ export async function mount({ client, handoff, root }) {
     }
     el.editor.hidden = false;
     if (document.activeElement !== el.name) el.name.value = item.name || "";
-    if (!dirty && el.text.value !== item.content) {
-      const before = el.text.value;
-      const after = item.content || "";
-      const hadFocus = document.activeElement === el.text;
-      const [start, end, scroll] = [el.text.selectionStart, el.text.selectionEnd, el.text.scrollTop];
-      el.text.value = after;
-      if (hadFocus) el.text.setSelectionRange(mapCaret(before, after, start), mapCaret(before, after, end));
-      el.text.scrollTop = scroll;
-    }
-    if (!dirty) {
+    if (dirty || saving) {
+      stale = true; // shown once the typing is saved (and carried onto this text)
+    } else {
+      showText(item.content || "");
       shownContent = item.content;
       shownBase = item.base_version ?? null;
     }
