@@ -17,11 +17,14 @@ async function boot() {
   mountChrome(client);
   handoff.mount();
   const pageModule = page ? import(`./pages/${page}.js`) : null;
-  await client.start();
+  const started = client.start();
   if (pageModule) {
+    // The page reads the local copy as soon as it is open (client.ready), while the
+    // client finishes starting.
     const { mount } = await pageModule;
     await mount({ client, handoff, root: document.getElementById("app") });
   }
+  await started;
   document.body.dataset.ready = "true";
 }
 

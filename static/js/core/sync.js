@@ -4,7 +4,6 @@
 //
 // Correctness never rests on a socket message: every (re)connect pushes what is
 // pending and pulls from the cursor, and a lost message only delays a change.
-import { applyPatch, structuredPatch } from "../../vendor/diff-8.0.2/index.js";
 import { api, ApiError, NetworkError, postWithProgress } from "./api.js";
 import { openStore } from "./store.js";
 
@@ -33,13 +32,24 @@ async function sha256Hex(data) {
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-// The edits that turned `from` into `to`, made to `onto` instead; null when they do not
-// apply exactly (jsdiff's patch, with one line of context to anchor each change and no
-// fuzz: a line the other side also changed makes it fail, never a guess).
-export function carryEdits(from, to, onto) {
-  if (from === to) return onto;
-  const carried = applyPatch(onto, structuredPatch("", "", from, to, "", "", { context: 1 }));
-  return carried === false ? null : carried;
+// jsdiff, loaded after the page has started (it is only needed to carry edits over).
+let diffModule = null;
+function loadDiff() {
+  diffModule = diffModule || import("../../vendor/diff-8.0.2/index.js");
+  return diffModule;
+}
+
+// A function that makes the edits that turned `from` into `to` to `onto` instead, or
+// returns null when they do not apply exactly (jsdiff's patch, with one line of context
+// to anchor each change and no fuzz: a line the other side also changed makes it fail,
+// never a guess). Synchronous once made, so it can run inside an IndexedDB transaction.
+export async function editCarrier() {
+  const { applyPatch, structuredPatch } = await loadDiff();
+  return (from, to, onto) => {
+    if (from === to) return onto;
+    const carried = applyPatch(onto, structuredPatch("", "", from, to, "", "", { context: 1 }));
+    return carried === false ? null : carried;
+  };
 }
 
 // One thing at a time against the local store and the server: pull pages, push results
@@ -117,10 +127,13 @@ export class SyncClient extends EventTarget {
 
   async start() {
     this.store = await openStore(this.userId);
-    this.pending = await this.store.countPending();
-    this.device = await this.store.getMeta("device");
-    this.info = await this.store.getMeta("info");
-    this._ready();
+    this._ready(); // pages may read now
+    [this.pending, this.device, this.info] = await Promise.all([
+      this.store.countPending(),
+      this.store.getMeta("device"),
+      this.store.getMeta("info"),
+    ]);
+    loadDiff().catch(() => {}); // warm, off the page's critical path
     // Tabs of this browser share the store: each tells the others what it changed there.
     if ("BroadcastChannel" in window) {
       this.tabs = new BroadcastChannel(`cloudsaves-${this.userId}`);
@@ -350,7 +363,8 @@ export class SyncClient extends EventTarget {
   // from, when the caller showed the user an earlier copy (the editor does): edits made
   // on a copy that has since changed are carried onto the new text (see Store.recordText).
   async saveText(id, { content, name, derivedFrom }) {
-    const item = await this.store.recordText(id, { content, name, modifiedAt: new Date().toISOString(), derivedFrom, carry: carryEdits });
+    const carry = await editCarrier();
+    const item = await this.store.recordText(id, { content, name, modifiedAt: new Date().toISOString(), derivedFrom, carry });
     await this._afterLocal([item]);
     return item;
   }
@@ -561,7 +575,7 @@ export class SyncClient extends EventTarget {
       return; // the pull brings it
     }
     if (head.kind !== "text" || head.deleted) return;
-    const item = await this.store.adoptMerge(sent.item_id, sent.content, head, carryEdits);
+    const item = await this.store.adoptMerge(sent.item_id, sent.content, head, await editCarrier());
     if (item) this._emit("items", { items: [item] });
   }
 

@@ -156,7 +156,7 @@ export function mountConflictBadge(client) {
   };
   client.addEventListener("items", soon);
   client.addEventListener("conflict", soon);
-  update();
+  soon(); // after the page has drawn from the same store
 }
 
 export function mountRevoked(client) {

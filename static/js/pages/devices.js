@@ -57,6 +57,7 @@ function describeError(err) {
 }
 
 export async function mount({ client, handoff, root }) {
+  await client.ready; // the page keeps its last known list in the local store
   const listRoot = $("[data-devices-root]", root);
   const offlineNote = $("[data-devices-offline]", root);
   const dialog = $("[data-revoke-dialog]", root);
