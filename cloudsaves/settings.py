@@ -261,7 +261,7 @@ WHITENOISE_AUTOREFRESH = DEBUG
 if not DEBUG:
     STORAGES = {
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+        "staticfiles": {"BACKEND": "cloudsaves.storage.StaticFilesStorage"},
     }
 
 REST_FRAMEWORK = {

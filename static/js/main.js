@@ -1,5 +1,6 @@
 // The browser client's entry point on every app page: start the sync client, the page
-// furniture and handoff, then the page's own module (static/js/pages/<page>.js).
+// furniture and handoff, then the page's own module (static/js/pages/<page>.js, named by
+// the template in data-page-module).
 import { Handoff } from "./core/handoff.js";
 import { SyncClient } from "./core/sync.js";
 import { mountChrome, toast } from "./core/ui.js";
@@ -16,7 +17,8 @@ async function boot() {
   window.cloudsaves = { client, handoff };
   mountChrome(client);
   handoff.mount();
-  const pageModule = page ? import(`./pages/${page}.js`) : null;
+  // The template names the page's module by its served (in production, fingerprinted) URL.
+  const pageModule = page ? import(document.body.dataset.pageModule) : null;
   const started = client.start();
   if (pageModule) {
     // The page reads the local copy as soon as it is open (client.ready), while the
