@@ -122,3 +122,25 @@ def test_check_a11y_fails_on_serious_violations(new_context, check_a11y, artifac
         page, "bad", color_schemes=["light"], ignore=["image-alt", "color-contrast", "button-name"]
     )
     assert {v["id"] for v in found} >= {"image-alt", "color-contrast", "button-name"}
+
+
+def test_account_pages_pass_axe_at_both_sizes(
+    user, signed_in_context, new_context, shoot_all, check_a11y, browser_log
+):
+    """The account pages around the app: password reset (signed out), email addresses,
+    password change and sign-out (signed in)."""
+    page = new_context().new_page()
+    page.goto("/accounts/password/reset/")
+    check_a11y(page, "password-reset")
+    shoot_all(page, "password-reset")
+    page = signed_in_context(user).new_page()
+    for path, name in (
+        ("/accounts/email/", "email"),
+        ("/accounts/password/change/", "password-change"),
+        ("/accounts/logout/", "sign-out"),
+    ):
+        page.goto(path)
+        assert page.url.endswith(path), page.url
+        check_a11y(page, name)
+        shoot_all(page, name)
+    browser_log.assert_no_errors()
