@@ -57,6 +57,17 @@ def _resolve(request) -> Device | None:
     return device
 
 
+def _signed_out_here(request, response) -> bool:
+    match = getattr(request, "resolver_match", None)
+    return (
+        request.method == "POST"
+        and match is not None
+        and match.url_name == "account_logout"
+        and response.status_code in (200, 302, 303)
+        and not request.user.is_authenticated
+    )
+
+
 class BrowserDeviceMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -71,6 +82,11 @@ class BrowserDeviceMiddleware:
 
         request.get_browser_device = get_browser_device
         response = self.get_response(request)
+        if _signed_out_here(request, response):
+            # The browser keeps nothing of the account after signing out: its copy of the
+            # notes and files (IndexedDB) and the service worker's cached pages go too.
+            # The sign-out page warns first when changes have not reached the server.
+            response["Clear-Site-Data"] = '"cache", "storage"'
         device_id = getattr(request, "_cloudsaves_set_device_cookie", None)
         if device_id:
             response.set_signed_cookie(

@@ -93,3 +93,23 @@ def test_app_pages_send_a_signed_out_browser_to_sign_in(client):
     page = client.get("/items/")
     assert page.status_code == 302
     assert page.url.startswith("/accounts/login/?next=/items/")
+
+
+def test_signing_out_clears_this_browsers_copy_and_a_revoked_browser_keeps_it(
+    client, user, make_device, client_for
+):
+    login(client, user)
+    client.get("/items/")
+    page = client.get("/accounts/logout/")
+    assert b"data-signout-pending" in page.content  # the warning for unsent changes
+    signed_out = client.post("/accounts/logout/")
+    assert signed_out.status_code == 302
+    assert signed_out["Clear-Site-Data"] == '"cache", "storage"'
+    # Revoked elsewhere: signed out, but its unsent changes stay for when it signs in again.
+    login(client, user)
+    browser_id = client.get("/api/v1/devices/").json()["results"][0]["id"]
+    _, token = make_device(user)
+    client_for(token).delete(f"/api/v1/devices/{browser_id}/")
+    response = client.get("/items/")
+    assert response.status_code == 302
+    assert "Clear-Site-Data" not in response

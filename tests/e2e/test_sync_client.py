@@ -442,3 +442,37 @@ def test_typing_on_while_a_change_is_merged_is_carried_onto_the_merge(
         # The one automatic merge is the offline edit meeting the app's; nothing more.
         assert len(records) == (1 if status == "auto_resolved" else 0), (status, records)
     browser_log.assert_no_errors(allow=("ERR_INTERNET_DISCONNECTED", "WebSocket"))
+
+
+def test_signing_out_warns_of_unsent_changes_then_removes_this_browsers_copy(
+    user, signed_in_context, api_device, shoot_all, check_a11y, browser_log
+):
+    phone = api_device(user)
+    item_id = _create_note(phone, "Secrets", "pin: 1234\n")
+    context = signed_in_context(user, name="laptop")
+    page = open_app(context, f"/items/{item_id}/")
+    _wait_text(page, "pin: 1234\n")
+    page.locator("[data-sync-status][data-state='synced']").wait_for()
+
+    # A change that cannot reach the server (its pushes fail) is still waiting...
+    context.route("**/api/v1/sync/push", lambda route: route.abort())
+    page.locator("[data-text]").focus()
+    page.keyboard.press("Control+End")
+    page.keyboard.type("door: 9876\n")
+    page.wait_for_function(
+        "() => document.querySelector('[data-sync-status]').dataset.pending === '1'"
+    )
+    # ... so the sign-out page says so before anything is deleted.
+    page.goto("/accounts/logout/")
+    warning = page.locator("[data-signout-pending]")
+    warning.wait_for(state="visible")
+    assert "1 change made on this browser has not reached the server yet" in warning.inner_text()
+    check_a11y(page, "sign-out-warning")
+    shoot_all(page, "sign-out-warning")
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/")
+    names = page.evaluate("async () => (await indexedDB.databases()).map((d) => d.name)")
+    assert not [n for n in names if n.startswith("cloudsaves-")], names
+    assert page.evaluate("async () => (await caches.keys()).length") == 0
+    browser_log.assert_no_errors(allow=("sync/push", "ERR_FAILED"))
