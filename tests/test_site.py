@@ -100,3 +100,11 @@ def test_favicon_ico_leads_to_the_static_favicon(client):
     icon = client.get(response["Location"])
     assert icon.status_code == 200
     assert b"<svg" in b"".join(icon.streaming_content)
+
+
+@pytest.mark.parametrize("open_signup", [True, False])
+def test_sign_up_is_offered_only_where_it_is_open(client, settings, open_signup):
+    settings.CLOUDSAVES_OPEN_SIGNUP = open_signup
+    for path in ("/", "/accounts/login/"):
+        page = client.get(path).content.decode()
+        assert ('href="/accounts/signup/"' in page) is open_signup, path
