@@ -476,3 +476,35 @@ def test_signing_out_warns_of_unsent_changes_then_removes_this_browsers_copy(
     assert not [n for n in names if n.startswith("cloudsaves-")], names
     assert page.evaluate("async () => (await caches.keys()).length") == 0
     browser_log.assert_no_errors(allow=("sync/push", "ERR_FAILED"))
+
+
+def test_an_unreachable_server_is_retried_with_backoff_and_the_edit_arrives_once(
+    user, signed_in_context, api_device, browser_log
+):
+    phone = api_device(user)
+    item_id = _create_note(phone, "Log", "start\n")
+    context = signed_in_context(user, name="laptop")
+    page = open_app(context, f"/items/{item_id}/")
+    _wait_text(page, "start\n")
+    page.locator("[data-sync-status][data-state='synced']").wait_for()
+
+    attempts = []
+
+    def server_down(route):
+        attempts.append(route.request.post_data)
+        route.abort()
+
+    context.route("**/api/v1/sync/push", server_down)
+    page.locator("[data-text]").fill("start\nstep one\n")  # one edit, one change
+    status = page.locator("[data-sync-status]")
+    status.filter(has_text="Server unreachable, retrying · 1 change waiting").wait_for()
+    page.wait_for_timeout(2500)  # a few attempts, further apart each time
+    assert len(attempts) >= 2
+    assert len(set(attempts)) == 1, "a retry must carry the same change under the same id"
+
+    context.unroute("**/api/v1/sync/push")
+    status.and_(page.locator("[data-state='synced']")).wait_for(timeout=40_000)
+    assert _server_item(phone, item_id)["content"] == "start\nstep one\n"
+    versions = phone.get(f"/api/v1/items/{item_id}/versions/").json()["results"]
+    assert [v["number"] for v in versions] == [2, 1]
+    browser_log.assert_no_errors(allow=("sync/push", "ERR_FAILED"))

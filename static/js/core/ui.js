@@ -115,7 +115,9 @@ const STATUS_TEXT = {
   starting: () => "Starting…",
   synced: () => "Synced",
   syncing: () => "Syncing…",
-  offline: (s) => (s.pending ? `Offline · ${s.pending} change${s.pending === 1 ? "" : "s"} waiting` : "Offline"),
+  // The browser knows when it has no network; with a network, the server is what is down.
+  offline: (s) =>
+    `${navigator.onLine ? "Server unreachable, retrying" : "Offline"}${s.pending ? ` · ${s.pending} change${s.pending === 1 ? "" : "s"} waiting` : ""}`,
   error: (s) => `Sync error${s.error ? `: ${s.error}` : ""} · retrying`,
   revoked: () => "Signed out",
 };
