@@ -8,7 +8,9 @@ import asyncio
 import json
 import re
 import shutil
+import struct
 import uuid
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -249,6 +251,24 @@ def describe_violation(violation: dict, targets: int = 3) -> str:
 def current_color_scheme(page: Page) -> str:
     dark = page.evaluate("() => matchMedia('(prefers-color-scheme: dark)').matches")
     return "dark" if dark else "light"
+
+
+def png(width: int, height: int, pixels: bytes) -> bytes:
+    """An RGB PNG of `width` x `height` from raw pixel bytes (3 a pixel, rows top down)."""
+    row = width * 3
+    raw = b"".join(b"\x00" + pixels[y * row : (y + 1) * row] for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 6))
+        + chunk(b"IEND", b"")
+    )
 
 
 def open_app(context: BrowserContext, path: str) -> Page:

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import base64
 import re
-import struct
 import time
 import uuid
-import zlib
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from .helpers import open_app, push, put_text, wait_for_app
+from .helpers import png as encode_png
 
 pytestmark = [pytest.mark.e2e, pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -227,20 +226,7 @@ def test_merge_undone_and_history_restored(
 
 def png(red: int, green: int, blue: int, size: int = 8) -> bytes:
     """A small one-colour PNG."""
-    row = b"\x00" + bytes((red, green, blue)) * size
-    raw = row * size
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
+    return encode_png(size, size, bytes((red, green, blue)) * size * size)
 
 
 def put_file(item_id: str, content: bytes, base: int | None = None, **extra) -> dict:

@@ -8,10 +8,8 @@ from __future__ import annotations
 import base64
 import os
 import re
-import struct
 import time
 import uuid
-import zlib
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -19,6 +17,7 @@ from playwright.sync_api import Page, expect
 from sync.models import Item
 
 from .helpers import open_app, push, put_text, wait_for_app
+from .helpers import png as encode_png
 
 pytestmark = [pytest.mark.e2e, pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -39,26 +38,11 @@ RECORD_UPLOADS = """() => {
 
 def png(width: int, height: int, *, noise: bool = True) -> bytes:
     """An RGB PNG; with `noise` the pixels are random, so it barely compresses
-    (400x500 is about 600 KB)."""
-    row = width * 3
+    (400x500 is about 600 KB); without, a grey gradient."""
     if noise:
-        pixels = os.urandom(row * height)
-    else:
-        line = bytes(x * 255 // max(width - 1, 1) for x in range(width) for _ in range(3))
-        pixels = line * height
-    raw = b"".join(b"\x00" + pixels[y * row : (y + 1) * row] for y in range(height))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw, 6))
-        + chunk(b"IEND", b"")
-    )
+        return encode_png(width, height, os.urandom(width * 3 * height))
+    line = bytes(x * 255 // max(width - 1, 1) for x in range(width) for _ in range(3))
+    return encode_png(width, height, line * height)
 
 
 def rows(page: Page):
