@@ -66,6 +66,11 @@ async function page(request, url) {
       const cache = await caches.open(CACHE);
       await cache.put(shell, response.clone());
     }
+    if (response.status >= 502 && response.status <= 504 && shell) {
+      // The proxy answered for a server that is down: the app still opens, from its copy.
+      const cached = await caches.match(shell);
+      if (cached) return cached;
+    }
     return response;
   } catch (err) {
     const cached = (shell && (await caches.match(shell))) || (await caches.match(FALLBACK));

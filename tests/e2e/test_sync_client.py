@@ -508,3 +508,21 @@ def test_an_unreachable_server_is_retried_with_backoff_and_the_edit_arrives_once
     versions = phone.get(f"/api/v1/items/{item_id}/versions/").json()["results"]
     assert [v["number"] for v in versions] == [2, 1]
     browser_log.assert_no_errors(allow=("sync/push", "ERR_FAILED"))
+
+
+def test_a_proxy_error_page_for_a_down_server_still_opens_the_app(
+    user, signed_in_context, browser_log
+):
+    context = signed_in_context(user, name="laptop")
+    page = open_app(context, "/items/")
+    page.evaluate("() => navigator.serviceWorker.ready")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    # The service worker sees the proxy's 502 for the page and serves its own copy.
+    context.route(
+        "**/items/",
+        lambda route: route.fulfill(status=502, content_type="text/html", body="Bad gateway"),
+    )
+    page.reload()
+    wait_for_app(page)
+    assert page.get_by_role("heading", name="Notes & files").is_visible()
+    browser_log.assert_no_errors(allow=("502", "Bad gateway", "WebSocket"))
