@@ -14,12 +14,14 @@ from django.utils import timezone
 from accounts import realtime
 from accounts.models import Device, User
 from cloudsaves.errors import ApplicationError, Conflict, InvalidInput, NotFound
+from cloudsaves.parsers import json_depth_exceeds
 from sync import crypto, keys
 from sync.models import Item, SyncState
 
 from .models import Activity, HandoffSettings, Offer
 
 MAX_STATE_BYTES = 4 * 1024
+MAX_STATE_DEPTH = 16
 
 
 class PushPendingFirst(Conflict):
@@ -72,7 +74,12 @@ def validate_state(state: Any) -> dict:
         return {}
     if not isinstance(state, dict):
         raise InvalidInput("state must be a JSON object.")
-    size = len(json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode())
+    if json_depth_exceeds(state, MAX_STATE_DEPTH):
+        raise InvalidInput(f"state nests deeper than {MAX_STATE_DEPTH} levels.")
+    try:
+        size = len(json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode())
+    except UnicodeEncodeError as exc:
+        raise InvalidInput("state is not valid Unicode (lone surrogate).") from exc
     if size > MAX_STATE_BYTES:
         raise ApplicationError(
             f"state is {size} bytes; the limit is {MAX_STATE_BYTES}.",

@@ -12,15 +12,16 @@ from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cloudsaves.errors import ApplicationError, InvalidInput
+from cloudsaves.parsers import BoundedJSONParser
 
 from . import keys, schemas, selectors, services
-from .changes import MAX_VERSION, Rejected, encode_cursor, item_dict, valid_text
+from .changes import MAX_VERSION, Rejected, encode_cursor, header_safe, item_dict, valid_text
 from .models import Conflict, Item
 
 RESULT_RESPONSES = {200: schemas.ResultSerializer, 409: schemas.ResultSerializer}
@@ -139,6 +140,16 @@ class StatusApi(APIView):
 # -- items ------------------------------------------------------------------------------------
 
 
+def valid_query(value: str | None) -> str | None:
+    """A search string: text a database can compare (no U+0000, no lone surrogates)."""
+    if value is None:
+        return None
+    try:
+        return valid_text(value, "q")
+    except Rejected as exc:
+        raise InvalidInput(exc.message) from exc
+
+
 def _flag(value: str | None, name: str) -> bool | None:
     if value in (None, "", "all"):
         return None
@@ -150,7 +161,7 @@ def _flag(value: str | None, name: str) -> bool | None:
 
 
 class ItemListApi(APIView):
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [BoundedJSONParser, MultiPartParser]
 
     @extend_schema(
         parameters=[
@@ -177,7 +188,7 @@ class ItemListApi(APIView):
             kind=kind,
             deleted=deleted,
             has_conflict=_flag(params.get("has_conflict"), "has_conflict"),
-            q=params.get("q") or None,
+            q=valid_query(params.get("q")) or None,
         )
         page = list(qs[offset : offset + limit + 1])
         next_url = None
@@ -295,7 +306,10 @@ class ItemDetailApi(APIView):
 
 
 def raw_content_response(item: Item, version, content: bytes) -> HttpResponse:
-    response = HttpResponse(content, content_type=version.content_type or item.content_type)
+    content_type = version.content_type or item.content_type
+    if not header_safe(content_type):  # stored before content types were checked
+        content_type = "application/octet-stream"
+    response = HttpResponse(content, content_type=content_type)
     filename = version.name or item.name or str(item.item_id)
     # Always a download, never rendered in our origin: user content could be HTML.
     response["Content-Disposition"] = content_disposition_header(True, filename)

@@ -11,6 +11,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -95,8 +96,22 @@ def _optional_str(raw: dict, field: str, limit: int = MAX_NAME) -> str | None:
         raise Rejected("invalid", f"{field} must be a string.")
     if len(value) > limit:
         raise Rejected("invalid", f"{field} is longer than {limit} characters.")
-    if "\x00" in value:
-        raise Rejected("invalid", f"{field} must not contain U+0000.")
+    return valid_text(value, field)
+
+
+# A content type is sent back as a response header on every download: printable ASCII
+# only, so it can never split or break a header.
+_HEADER_SAFE = re.compile(r"[\x20-\x7e]*")
+
+
+def header_safe(value: str | None) -> bool:
+    return value is None or bool(_HEADER_SAFE.fullmatch(value))
+
+
+def _content_type(raw: dict) -> str | None:
+    value = _optional_str(raw, "content_type")
+    if not header_safe(value):
+        raise Rejected("invalid", "content_type must be printable ASCII (it is sent as a header).")
     return value
 
 
@@ -123,7 +138,11 @@ def parse_time(value: Any, now: datetime, field: str = "modified_at") -> datetim
         raise Rejected("invalid", f"{field} is not an RFC 3339 time.") from exc
     if parsed.tzinfo is None:
         raise Rejected("invalid", f"{field} needs a time zone (for example a trailing Z).")
-    return min(parsed.astimezone(UTC), now)
+    try:
+        # Times at the ends of the calendar overflow when moved to UTC.
+        return min(parsed.astimezone(UTC), now)
+    except OverflowError as exc:
+        raise Rejected("invalid", f"{field} is out of range.") from exc
 
 
 def check_size(size: int) -> None:
@@ -178,7 +197,7 @@ def parse_change(raw: Any, now: datetime) -> Change:
         base_version=base,
         kind=kind,
         name=_optional_str(raw, "name"),
-        content_type=_optional_str(raw, "content_type"),
+        content_type=_content_type(raw),
         text=text,
         data=data,
         modified_at=parse_time(raw.get("modified_at"), now),

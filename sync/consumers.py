@@ -31,6 +31,7 @@ from accounts.apis import devices_payload
 from accounts.models import Connection, Device
 from accounts.selectors import devices_by_id, online_cutoff
 from cloudsaves.errors import ApplicationError
+from cloudsaves.parsers import MAX_JSON_DEPTH, json_depth_exceeds
 
 from . import keys, selectors
 from .changes import decode_cursor
@@ -151,8 +152,11 @@ class SyncConsumer(AsyncWebsocketConsumer):
             return
         try:
             message = json.loads(raw or "")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             await self.send_error("bad_json", "Every frame must be one JSON object.")
+            return
+        if json_depth_exceeds(message):
+            await self.send_error("bad_json", f"Frames nest at most {MAX_JSON_DEPTH} levels.")
             return
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             await self.send_error("bad_message", "A message is a JSON object with a 'type'.")

@@ -249,6 +249,9 @@ async def test_bad_frames_never_hurt_the_server(fast_server, user):
         (json.dumps({"no": "type"}), "bad_message"),
         (json.dumps({"type": "teleport"}), "unknown_type"),
         (json.dumps({"type": "subscribe", "since": 5}), "bad_cursor"),
+        # Nested past Python's recursion limit, and merely deep: an error, never a 1011.
+        ("[" * 5000 + "]" * 5000, "bad_json"),
+        ('{"type": "ping", "x": ' + "[" * 100 + "]" * 100 + "}", "bad_json"),
     ):
         await sock.ws.send(frame)
         assert (await sock.expect("error"))["code"] == code
