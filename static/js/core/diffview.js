@@ -307,17 +307,3 @@ export function retryWhenSynced(client, isWaiting, load) {
 export function loadingPanel(text = "Loading…") {
   return h("p", { class: "loading review-loading", role: "status" }, h("span", { class: "spinner", "aria-hidden": "true" }), text);
 }
-
-// The item as the server now has it into the local copy. A Result's item carries no
-// content, so the item is read again with it: adopting a bare Result item would give
-// the local copy the new version number with the old content.
-export async function adoptFromServer(client, id, item) {
-  let full = null;
-  try {
-    full = await api.get(`/items/${id}/`);
-  } catch {
-    full = null;
-  }
-  if (full) await client.adoptServerItem(full);
-  else if (item && item.deleted) await client.adoptServerItem(item);
-}

@@ -30,6 +30,25 @@ export async function openStore(userId) {
   return new Store(db);
 }
 
+// Queue a local change in the pending store (inside the caller's transaction). A change
+// not yet sent absorbs the new one (typing coalesces into one change), keeping its place
+// in line and, with `keepOpenBase`, the version it was made against; a put after an
+// unsent delete is a change of its own. Once sent a change is frozen: a retry must carry
+// exactly the same payload under the same change id.
+async function queueChange(pending, change, keepOpenBase) {
+  const waiting = await pending.index("item_id").getAll(change.item_id);
+  const open = waiting.sort((a, b) => a.order - b.order).find((c) => !c.sent);
+  let stored;
+  if (open && !(change.op === "put" && open.op === "delete")) {
+    stored = { ...open, ...change, change_id: open.change_id, order: open.order, sent: false };
+    if (keepOpenBase) Object.assign(stored, { base_version: open.base_version, rebase: open.rebase });
+  } else {
+    stored = { ...change, change_id: crypto.randomUUID(), order: Date.now() + Math.random(), sent: false };
+  }
+  await pending.put(stored);
+  return stored;
+}
+
 export class Store {
   constructor(db) {
     this.db = db;
@@ -76,21 +95,10 @@ export class Store {
   }
 
   // Record a local edit: the item's new local state and its pending change, in one
-  // transaction so a reload never sees one without the other. A change not yet sent
-  // is updated in place (typing coalesces into one change); once sent it is frozen,
-  // because a retry must carry exactly the same payload under the same change id.
+  // transaction so a reload never sees one without the other.
   async recordLocal(item, change) {
     const tx = this.db.transaction(["items", "pending"], "readwrite");
-    const pending = tx.objectStore("pending");
-    const existing = (await pending.index("item_id").getAll(item.id)).sort((a, b) => a.order - b.order);
-    const open = existing.find((c) => !c.sent);
-    let stored;
-    if (open && !(change.op === "put" && open.op === "delete")) {
-      stored = { ...open, ...change, change_id: open.change_id, order: open.order, base_version: open.base_version, rebase: open.rebase, sent: false };
-    } else {
-      stored = { ...change, change_id: crypto.randomUUID(), order: Date.now() + Math.random(), sent: false };
-    }
-    await pending.put(stored);
+    const stored = await queueChange(tx.objectStore("pending"), change, true);
     await tx.objectStore("items").put({ ...item, local: true });
     await tx.done;
     return stored;
@@ -141,15 +149,8 @@ export class Store {
       // Continuing the local copy: sent against whatever version it has reached by then.
       rebase: follows,
     };
-    const open = (await pending.index("item_id").getAll(id)).sort((a, b) => a.order - b.order).find((c) => !c.sent);
-    let stored;
-    if (open && open.op === "put") {
-      stored = { ...open, ...change, change_id: open.change_id, order: open.order, sent: false };
-      if (follows) Object.assign(stored, { base_version: open.base_version, rebase: open.rebase });
-    } else {
-      stored = { ...change, change_id: crypto.randomUUID(), order: Date.now() + Math.random(), sent: false };
-    }
-    await pending.put(stored);
+    // A text that could not be carried over goes against the version it started from.
+    await queueChange(pending, change, follows);
     await items.put(item);
     await tx.done;
     return item;

@@ -342,12 +342,17 @@ export class SyncClient extends EventTarget {
   }
 
   // An item the server sent outside the change feed (a handoff's accept, a conflict's
-  // resolution): kept unless the local copy is already newer. The cursor stays.
+  // resolution, a restore): kept unless the local copy is already newer. The cursor stays.
+  // Push results carry no content: the head is fetched, so the local copy never pairs a
+  // new version number with old text. If it cannot be fetched (offline) the local copy
+  // stays as it is and the next pull brings the change.
   async adoptServerItem(item) {
-    // Push results carry no content: fetch the head so the local copy never pairs a new
-    // version number with old text.
     if (!item.deleted && ((item.kind === "text" && item.content === undefined) || (item.kind === "binary" && item.content_b64 === undefined && !item.content_url))) {
-      item = await api.get(`/items/${item.id}/`);
+      try {
+        item = await api.get(`/items/${item.id}/`);
+      } catch {
+        return null;
+      }
     }
     return this.serial.run(async () => {
       const existing = await this.store.getItem(item.id);
@@ -688,9 +693,5 @@ export class SyncClient extends EventTarget {
       return true;
     }
     return false;
-  }
-
-  sendSocket(message) {
-    return this._send(message);
   }
 }

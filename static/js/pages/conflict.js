@@ -3,7 +3,6 @@
 // Resolving an automatic decision (a merge, newest-wins, edit-wins-over-delete) undoes it.
 import { api, ApiError } from "../core/api.js";
 import {
-  adoptFromServer,
   combine,
   deviceName,
   diffLegend,
@@ -275,8 +274,8 @@ export async function mount({ client, root }) {
     if (choice === "merged") body.content = content;
     try {
       const result = await api.post(`/conflicts/${id}/resolve`, body);
-      await adoptFromServer(client, d.item_id, result.item);
-      if (result.copy) await adoptFromServer(client, result.copy.id, result.copy);
+      await client.adoptServerItem(result.item);
+      if (result.copy) await client.adoptServerItem(result.copy);
       client.syncNow().catch(() => {});
       const done = {
         server: `Kept ${names.server}.`,

@@ -1,7 +1,7 @@
 // The conflicts list: open conflicts waiting for a decision, then the recent automatic
 // decisions (merges, newest-wins for files, edit-wins-over-delete), each with an undo.
 import { api, ApiError } from "../core/api.js";
-import { adoptFromServer, deviceName, isOffline, loadDevices, loadingPanel, problemPanel, REASON_WORDS, retryWhenSynced } from "../core/diffview.js";
+import { deviceName, isOffline, loadDevices, loadingPanel, problemPanel, REASON_WORDS, retryWhenSynced } from "../core/diffview.js";
 import { $, confirmDialog, formatDate, h, timeEl, toast } from "../core/ui.js";
 
 const RECENT = 20;
@@ -224,7 +224,7 @@ export async function mount({ client, root }) {
     button.disabled = true;
     try {
       const result = await api.post(`/conflicts/${c.id}/resolve`, { choice, base_version: detail.head_version });
-      await adoptFromServer(client, c.item_id, result.item);
+      await client.adoptServerItem(result.item);
       client.syncNow().catch(() => {});
       toast(`Undone: “${name}” ${choice === "server" && detail.reason === "merged" ? "is back to its version before the merge" : "was changed back"}.`, { kind: "success" });
     } catch (err) {

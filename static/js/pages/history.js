@@ -2,7 +2,6 @@
 // against the current version, and restoring one as a new version.
 import { api, ApiError } from "../core/api.js";
 import {
-  adoptFromServer,
   deviceName,
   diffLegend,
   isImage,
@@ -242,7 +241,7 @@ export async function mount({ client, root }) {
     if (button) button.disabled = true;
     try {
       const result = await api.post(`/items/${id}/restore`, { version: v.number, base_version: cur.number });
-      await adoptFromServer(client, id, result.item);
+      await client.adoptServerItem(result.item);
       client.syncNow().catch(() => {});
       toast(`Restored version ${v.number} of “${itemName}”.`, { kind: "success" });
       selected = null;
