@@ -219,6 +219,12 @@ class ItemListApi(APIView):
     )
     def post(self, request: Request) -> Response:
         data = None
+        if request.content_type.startswith("multipart/") and "file" not in request.FILES:
+            # A body cut short or without its file part parses as an empty form: creating
+            # an empty item from it would lose what the client meant to upload.
+            raise ApplicationError(
+                "The multipart body has no complete 'file' part.", code="malformed_request"
+            )
         if "file" in request.FILES:
             upload = request.FILES["file"]
             raw = {
@@ -425,7 +431,12 @@ class ConflictDetailApi(APIView):
 
 
 class ConflictResolveApi(APIView):
-    @extend_schema(request=schemas.ResolveInputSerializer, responses=RESULT_RESPONSES)
+    @extend_schema(
+        request=schemas.ResolveInputSerializer,
+        # A resolve never ends in a new conflict: its 409 is the item having moved on
+        # (`stale`) or the conflict being resolved already (`already_resolved`).
+        responses={200: schemas.ResultSerializer, 409: schemas.ErrorSerializer},
+    )
     def post(self, request: Request, conflict_id: uuid.UUID) -> Response:
         body = schemas.ResolveInputSerializer(data=_body(request))
         body.is_valid(raise_exception=True)

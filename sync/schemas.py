@@ -38,6 +38,16 @@ class ErrorDetailSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
+class ErrorBodySerializer(ErrorDetailSerializer):
+    details = serializers.DictField(required=False)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error the API answers: `{"error": {"code", "message", "details"}}`."""
+
+    error = ErrorBodySerializer()
+
+
 class ResultSerializer(serializers.Serializer):
     change_id = serializers.UUIDField(allow_null=True)
     status = serializers.ChoiceField(choices=STATUSES)

@@ -109,3 +109,89 @@ def test_a_stored_content_type_that_is_not_header_safe_downloads_as_octet_stream
     response = auth_api.get(f"/api/v1/items/{item_id}/content")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/octet-stream"
+
+
+def _multipart(api, body: bytes, boundary: str = "b0undary"):
+    return api.generic(
+        "POST",
+        "/api/v1/items/",
+        body,
+        content_type=f"multipart/form-data; boundary={boundary}",
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not a multipart body at all",
+        # A name field and the start of a file part, cut off before its content ends.
+        b'--b0undary\r\nContent-Disposition: form-data; name="name"\r\n\r\nsave.bin\r\n'
+        b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="s',
+        # Only form fields: nothing to upload.
+        b'--b0undary\r\nContent-Disposition: form-data; name="kind"\r\n\r\nbinary\r\n'
+        b"--b0undary--\r\n",
+    ],
+    ids=["garbage", "truncated", "no-file-part"],
+)
+def test_a_broken_multipart_body_creates_nothing(auth_api, user, body):
+    from sync.models import Item
+
+    response = _multipart(auth_api, body)
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "malformed_request"
+    assert not Item.objects.filter(user=user).exists()
+
+
+def test_multipart_without_a_boundary_is_a_400_with_the_error_shape(auth_api):
+    response = auth_api.generic("POST", "/api/v1/items/", b"x", content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_request"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/nothing-here", "/api/v1/items/not-a-uuid/", "/api/v1/items/{id}/versions/-1/"],
+)
+def test_unknown_api_paths_answer_the_error_shape(auth_api, path):
+    response = auth_api.get(path.format(id=uuid.uuid4()))
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    "method,path,body",
+    [
+        ("PUT", "/api/v1/items/{id}/", {"content": "mine now"}),
+        ("PATCH", "/api/v1/items/{id}/", {"name": "mine now"}),
+        ("DELETE", "/api/v1/items/{id}/", None),
+        ("PUT", "/api/v1/items/{id}/content", None),
+    ],
+)
+def test_another_users_item_under_if_match_is_a_404(
+    auth_api, other_user, make_device, client_for, method, path, body
+):
+    from sync.models import Item
+
+    item_id = str(uuid.uuid4())
+    pushed = auth_api.post("/api/v1/sync/push", {"changes": [_put(item_id=item_id)]}, format="json")
+    assert pushed.json()["results"][0]["status"] == "applied"
+    intruder = client_for(make_device(other_user)[1])
+    url = path.format(id=item_id)
+    if body is None and method == "PUT":
+        response = intruder.generic(
+            method, url, b"raw", content_type="application/octet-stream", HTTP_IF_MATCH='"v1"'
+        )
+    else:
+        response = intruder.generic(
+            method,
+            url,
+            json.dumps(body) if body is not None else "",
+            content_type="application/json",
+            HTTP_IF_MATCH='"v1"',
+        )
+    assert response.status_code == 404, response.content
+    assert response.json()["error"]["code"] == "not_found"
+    assert b"hello" not in response.content
+    item = Item.objects.get(item_id=item_id)
+    assert (item.version, item.deleted) == (1, False)

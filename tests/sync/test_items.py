@@ -6,9 +6,11 @@ import uuid
 
 import pytest
 
+from sync import schemas
 from sync.models import Item
 
 from .conftest import new_id, put
+from .test_schema import assert_matches
 
 pytestmark = pytest.mark.django_db
 
@@ -254,6 +256,7 @@ def test_resolve_with_a_stale_base_is_409_stale(phone, laptop):
     response = resolve(phone, conflict_id, choice="incoming", base_version=head - 1)
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "stale"
+    assert_matches(schemas.ErrorSerializer, response.json())
 
 
 def test_resolve_both_makes_a_conflicted_copy(phone, laptop):

@@ -59,3 +59,15 @@ def test_real_payloads_match_the_documented_shapes(phone, laptop):
     assert_matches(schemas.VersionWithContentSerializer, one)
     status = phone.client.get("/api/v1/sync/status").json()
     assert_matches(schemas.SyncStatusSerializer, status)
+
+
+def test_resolve_documents_its_409_as_the_error_shape(tmp_path):
+    import yaml
+
+    out = tmp_path / "schema.yaml"
+    call_command("spectacular", "--file", str(out))
+    schema = yaml.safe_load(out.read_text())
+    responses = schema["paths"]["/api/v1/conflicts/{conflict_id}/resolve"]["post"]["responses"]
+    assert responses["409"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }
