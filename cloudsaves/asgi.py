@@ -10,15 +10,13 @@ from django.core.asgi import get_asgi_application
 
 django_asgi_app = get_asgi_application()
 
-from accounts.channels_auth import AllowedOriginsOrApps, WebSocketAuthMiddleware  # noqa: E402
+from accounts.channels_auth import SameOriginOrApps, WebSocketAuthMiddleware  # noqa: E402
 from cloudsaves.limits import BodySizeLimit  # noqa: E402
 from sync.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": BodySizeLimit(django_asgi_app),
-        "websocket": AllowedOriginsOrApps(
-            WebSocketAuthMiddleware(URLRouter(websocket_urlpatterns))
-        ),
+        "websocket": SameOriginOrApps(WebSocketAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -1,7 +1,8 @@
 """Start daphne with the settings the WebSocket protocol relies on.
 
-`python -m cloudsaves.serve [--host H] [--port P]` is what `make run` and the test suite's
-live servers use, so every server enforces the same frame limit and keepalive:
+`python -m cloudsaves.serve [--host H] [--port P] [--tls-cert C --tls-key K]` is what
+`make run` and the test suite's live servers use, so every server enforces the same frame
+limit and keepalive:
 - the protocol's 64 KiB frame limit is answered by the consumer with close 1009; anything
   over 1 MiB is not even buffered: the WebSocket layer drops the connection at once;
 - a peer that stops reading stops answering pings and is dropped after the ping timeout,
@@ -14,6 +15,7 @@ import argparse
 import gc
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -25,12 +27,23 @@ from pathlib import Path
 TRANSPORT_MAX_BYTES = 1024 * 1024
 
 
-def daphne_argv(host: str, port: int) -> list[str]:
+def daphne_argv(
+    host: str, port: int, *, tls_cert: str | None = None, tls_key: str | None = None
+) -> list[str]:
+    if tls_cert:
+        # Twisted's endpoint syntax: ':' and '\\' in paths are escaped with a backslash.
+        def escape(path: str) -> str:
+            return path.replace("\\", "\\\\").replace(":", "\\:")
+
+        listen = [
+            "-e",
+            f"ssl:port={port}:interface={escape(host)}"
+            f":privateKey={escape(tls_key or tls_cert)}:certKey={escape(tls_cert)}",
+        ]
+    else:
+        listen = ["-b", host, "-p", str(port)]
     return [
-        "-b",
-        host,
-        "-p",
-        str(port),
+        *listen,
         "--websocket-max-message-size",
         str(TRANSPORT_MAX_BYTES),
         "--websocket-max-frame-size",
@@ -58,14 +71,15 @@ class ServerProcess:
     port: int
     process: subprocess.Popen
     log_path: Path
+    tls: bool = False
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/v1/"
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}/ws/v1/"
 
     @property
     def pid(self) -> int:
@@ -91,27 +105,34 @@ def spawn(
     port: int | None = None,
     ready: tuple[int, ...] = (200,),
     timeout: float = 30,
+    tls: tuple[str, str, ssl.SSLContext] | None = None,
 ) -> ServerProcess:
     """Start this module as a child process on 127.0.0.1 and wait until /healthz answers
-    with one of the `ready` statuses."""
+    with one of the `ready` statuses. `tls` is (certificate file, key file, a client
+    context that trusts it): the server then listens with TLS only."""
     port = port or free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"daphne-{port}.log"
+    argv = [sys.executable, "-m", "cloudsaves.serve", "--host", "127.0.0.1", "--port", str(port)]
+    if tls:
+        argv += ["--tls-cert", tls[0], "--tls-key", tls[1]]
     with log_path.open("w") as log:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "cloudsaves.serve", "--host", "127.0.0.1", "--port", str(port)],
+            argv,
             cwd=Path(__file__).resolve().parent.parent,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = ServerProcess(port=port, process=process, log_path=log_path)
+    server = ServerProcess(port=port, process=process, log_path=log_path, tls=tls is not None)
+    context = tls[2] if tls else None
+    health = f"{server.url}/healthz"  # http(s) on 127.0.0.1, never another scheme
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"daphne exited early:\n{server.log()}")
         try:
-            with urllib.request.urlopen(f"{server.url}/healthz", timeout=1) as response:  # noqa: S310
+            with urllib.request.urlopen(health, timeout=1, context=context) as response:  # noqa: S310
                 status = response.status
         except urllib.error.HTTPError as error:
             status = error.code
@@ -129,6 +150,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--proxy-headers", action="store_true", help="behind a TLS proxy")
+    parser.add_argument("--tls-cert", help="serve HTTPS and WSS with this PEM certificate")
+    parser.add_argument("--tls-key", help="its PEM private key (default: in --tls-cert)")
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cloudsaves.settings")
     from daphne.cli import CommandLineInterface
@@ -145,7 +168,9 @@ def main(argv: list[str] | None = None) -> None:
 
     gc.collect()
     gc.freeze()
-    CommandLineInterface().run(extra + daphne_argv(args.host, args.port))
+    CommandLineInterface().run(
+        extra + daphne_argv(args.host, args.port, tls_cert=args.tls_cert, tls_key=args.tls_key)
+    )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,10 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+
+from sync.crypto import KeyConfigError, KeyRing
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -69,8 +72,13 @@ def _dev_secrets() -> dict[str, str]:
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 _encryption_keys_raw = env("CLOUDSAVES_ENCRYPTION_KEYS")
 if PRODUCTION:
-    if not SECRET_KEY or len(SECRET_KEY) < 32:
-        raise ImproperlyConfigured("Set DJANGO_SECRET_KEY (at least 32 characters) in production.")
+    # The same bar as Django's own deploy check (security.W009).
+    if not SECRET_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+        raise ImproperlyConfigured(
+            "Set DJANGO_SECRET_KEY to at least 50 random characters in production."
+        )
+    if SECRET_KEY.startswith("django-insecure-"):
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY is a development key: generate a new one.")
     if not _encryption_keys_raw:
         raise ImproperlyConfigured("Set CLOUDSAVES_ENCRYPTION_KEYS in production.")
 elif not SECRET_KEY or not _encryption_keys_raw:
@@ -81,6 +89,12 @@ elif not SECRET_KEY or not _encryption_keys_raw:
 # Key-encryption keys: comma-separated, url-safe base64 of 32 random bytes each. The first
 # wraps new data keys; all of them unwrap. `manage.py rotate_keys` re-wraps under the first.
 CLOUDSAVES_ENCRYPTION_KEYS = [k.strip() for k in _encryption_keys_raw.split(",") if k.strip()]
+try:
+    # Checked at start-up, so a malformed or short key stops the service here instead of
+    # failing every write later. The message never includes the key.
+    KeyRing.from_encoded(CLOUDSAVES_ENCRYPTION_KEYS)
+except KeyConfigError as exc:
+    raise ImproperlyConfigured(f"CLOUDSAVES_ENCRYPTION_KEYS: {exc}.") from None
 
 ALLOWED_HOSTS = [
     h.strip() for h in env("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",") if h.strip()
@@ -101,6 +115,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "channels",
     "allauth",
     "allauth.account",
@@ -120,6 +135,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Sync-only, and innermost on purpose: with it here the whole chain and the (sync)
     # views run in one worker thread, entered once per request. Placed above the
     # async-capable middleware, each of those would cross between the event loop and
@@ -242,10 +258,45 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
+# HTTPS in production. Behind a TLS-terminating proxy, the proxy must send
+# X-Forwarded-Proto (and daphne run with --proxy-headers); a proxy that redirects plain
+# HTTP itself may switch Django's redirect off with CLOUDSAVES_SSL_REDIRECT=0. The health
+# check stays reachable over plain HTTP for load balancers.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_SSL_REDIRECT = env_bool("CLOUDSAVES_SSL_REDIRECT", PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+# Preloading is a commitment browsers keep for months after it is dropped: the operator
+# opts in. Not preloading is a choice, so Django's reminder about it stays quiet.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Every page, in every environment (so the test suite's browser runs exercise it): only
+# this instance's own scripts, styles and connections, nothing inline, no framing.
+# Images and media may also be blob: URLs (previews of binary items the client decrypted
+# into memory) and data: URLs (icons in the stylesheet). Raw item content is served with
+# its own `sandbox` policy (sync/apis.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", "blob:"],
+        "media-src": [SELF, "blob:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "worker-src": [SELF],
+        "manifest-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

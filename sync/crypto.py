@@ -41,7 +41,10 @@ class KeyConfigError(CryptoError):
 
 def parse_kek(encoded: str) -> bytes:
     try:
-        key = base64.urlsafe_b64decode(encoded.encode("ascii") + b"=" * (-len(encoded) % 4))
+        # Strict: the lenient decoder skips characters outside the alphabet, so a typo
+        # would silently become another (short) key.
+        padded = encoded.encode("ascii") + b"=" * (-len(encoded) % 4)
+        key = base64.b64decode(padded, altchars=b"-_", validate=True)
     except (binascii.Error, UnicodeEncodeError) as exc:
         raise KeyConfigError("an encryption key is not url-safe base64") from exc
     if len(key) != KEY_BYTES:

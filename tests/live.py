@@ -33,7 +33,11 @@ LiveServer = ServerProcess
 
 
 def start_live_server(
-    *, port: int | None = None, redis_url: str | None = None, extra_env: dict | None = None
+    *,
+    port: int | None = None,
+    redis_url: str | None = None,
+    extra_env: dict | None = None,
+    tls=None,
 ) -> LiveServer:
     env = dict(os.environ)
     env["DATABASE_URL"] = shared_database_url()
@@ -45,4 +49,6 @@ def start_live_server(
         env.pop("REDIS_URL", None)
     env.update(extra_env or {})
     # 503 counts as started: tests stop Redis under a running server on purpose.
-    return spawn(env=env, log_dir=ROOT / ".local" / "live-logs", port=port, ready=(200, 503))
+    return spawn(
+        env=env, log_dir=ROOT / ".local" / "live-logs", port=port, ready=(200, 503), tls=tls
+    )

@@ -35,3 +35,33 @@ def test_device_list_shows_only_own_devices(user, other_user, make_device, clien
     listed = client_for(token).get("/api/v1/devices/").json()["results"]
     assert {d["name"] for d in listed} == {d.name for d in mine} | {"Caller"}
     assert Device.objects.count() == 5
+
+
+@pytest.mark.parametrize(
+    "origin,scheme,headers,allowed",
+    [
+        ("http://127.0.0.1:8000", "ws", {}, True),
+        ("http://127.0.0.1:8001", "ws", {}, False),
+        ("https://127.0.0.1:8000", "ws", {}, False),
+        ("https://127.0.0.1:8000", "wss", {}, True),
+        ("http://127.0.0.1:8000", "wss", {}, False),
+        ("https://127.0.0.1:8000", "ws", {b"x-forwarded-proto": b"https"}, True),
+        ("http://evil.example:8000", "ws", {}, False),
+        ("null", "ws", {}, False),
+    ],
+)
+def test_socket_origin_must_be_this_site(settings, origin, scheme, headers, allowed):
+    from accounts.channels_auth import origin_allowed
+
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    scope = {"scheme": scheme, "headers": [(b"host", b"127.0.0.1:8000"), *headers.items()]}
+    assert origin_allowed(origin, scope) is allowed
+
+
+def test_a_trusted_origin_may_open_sockets(settings):
+    from accounts.channels_auth import origin_allowed
+
+    settings.CSRF_TRUSTED_ORIGINS = ["https://app.example.com"]
+    scope = {"scheme": "ws", "headers": [(b"host", b"127.0.0.1:8000")]}
+    assert origin_allowed("https://app.example.com", scope)
+    assert not origin_allowed("http://app.example.com", scope)

@@ -14,7 +14,8 @@ daphne process serving the test database.
   `check_a11y(page, name, *, color_schemes=("light", "dark"), ignore=())`: files in
   .local/e2e-artifacts/<module>.<test>/.
 - `browser_log`: console messages, page errors and failed requests of every context the
-  test opened (written to browser-log.json); `browser_log.assert_no_errors()`.
+  test opened (written to browser-log.json); `browser_log.assert_no_errors()`. Any
+  Content-Security-Policy violation fails the test at teardown.
 
 Every test here is marked `e2e` and `live` and runs with `transactional_db`: the server
 is another process, so the data a test creates must be committed for it to see.
@@ -143,7 +144,12 @@ def _e2e_test(transactional_db, monkeypatch):
 
 @pytest.fixture
 def browser_log() -> BrowserLog:
-    return BrowserLog()
+    """Also makes every browser test a test of the Content-Security-Policy: a page that
+    broke it (an inline script or style, a foreign connection) fails the test."""
+    log = BrowserLog()
+    yield log
+    violations = [e for e in log.entries if "Content Security Policy" in (e.get("text") or "")]
+    assert not violations, f"pages broke the Content-Security-Policy: {violations}"
 
 
 @pytest.fixture
