@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from cloudsaves.errors import InvalidCredentials, TooManyAttempts
 
 from . import selectors, services
+from .adapter import retry_after
 from .models import Device
 
 
@@ -113,7 +114,12 @@ class TokenCreateApi(APIView):
                 request._request, email=email, password=credentials.validated_data["password"]
             )
         except forms.ValidationError as exc:
-            raise TooManyAttempts(headers={"Retry-After": "60"}) from exc
+            wait = retry_after(request._request) or 60
+            raise TooManyAttempts(
+                f"Too many failed attempts. Try again in {wait} seconds.",
+                headers={"Retry-After": str(wait)},
+                details={"retry_after": wait},
+            ) from exc
         if user is None or not user.is_active:
             raise InvalidCredentials()
         device, token = services.device_register(user=user, **device_input.validated_data)

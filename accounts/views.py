@@ -6,10 +6,13 @@ import functools
 from collections.abc import Callable
 from pathlib import PurePosixPath
 
+from allauth.account import views as allauth_views
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
+
+from .adapter import retry_after
 
 
 def app_page(view: Callable[..., tuple[str, dict]]) -> Callable[..., HttpResponse]:
@@ -37,3 +40,19 @@ def app_page(view: Callable[..., tuple[str, dict]]) -> Callable[..., HttpRespons
 @app_page
 def devices(request: HttpRequest) -> HttpResponse:
     return "accounts/devices.html", {}
+
+
+class LoginView(allauth_views.LoginView):
+    """allauth's login page, answering 429 with Retry-After when a sign-in limit refused
+    the attempt (the form still says why, and lets the person try again later)."""
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        wait = retry_after(self.request)
+        if wait is not None:
+            response.status_code = 429
+            response["Retry-After"] = str(wait)
+        return response
+
+
+login = LoginView.as_view()

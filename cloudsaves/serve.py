@@ -149,27 +149,26 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve Cloud-Saves with daphne.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--proxy-headers", action="store_true", help="behind a TLS proxy")
     parser.add_argument("--tls-cert", help="serve HTTPS and WSS with this PEM certificate")
     parser.add_argument("--tls-key", help="its PEM private key (default: in --tls-cert)")
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cloudsaves.settings")
-    from daphne.cli import CommandLineInterface
-
-    extra = ["--proxy-headers"] if args.proxy_headers else []
     # Load the application now and move everything it allocated out of the collector's
     # reach: a full collection then scans only what requests create. Measured with 100
     # sockets: full collections fell from 44-90 ms to 10-12 ms, and with them the tail of
     # push-to-delivery latency (bench/live_bench.py, docs/benchmarks.md).
     import django
+    from daphne.cli import CommandLineInterface
 
     django.setup()
     import cloudsaves.asgi  # noqa: F401
 
     gc.collect()
     gc.freeze()
+    # daphne's own --proxy-headers is not offered: it takes the leftmost X-Forwarded-For
+    # address, which the client writes. CLOUDSAVES_TRUSTED_PROXY_COUNT is read instead.
     CommandLineInterface().run(
-        extra + daphne_argv(args.host, args.port, tls_cert=args.tls_cert, tls_key=args.tls_key)
+        daphne_argv(args.host, args.port, tls_cert=args.tls_cert, tls_key=args.tls_key)
     )
 
 

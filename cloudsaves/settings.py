@@ -243,13 +243,28 @@ ACCOUNT_LOGOUT_REDIRECT_URL = "home"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
-ACCOUNT_EMAIL_VERIFICATION = env("CLOUDSAVES_EMAIL_VERIFICATION", "optional")
+# Mandatory verification is what keeps sign-up from telling which emails have accounts:
+# a taken email then gets the same "check your inbox" page as a new one, and its owner a
+# mail saying someone tried. With "optional" (development's default, so a local instance
+# needs no mail) a new account is signed in at once and a taken email is not.
+ACCOUNT_EMAIL_VERIFICATION = env(
+    "CLOUDSAVES_EMAIL_VERIFICATION", "mandatory" if PRODUCTION else "optional"
+)
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
-# Failed sign-ins are shared between the login page and the token endpoint: more than
-# 10 a minute for one IP or one account answers 429. Successful sign-ins roll back.
-ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,10/m/key"}
+# Failed sign-ins, counted alike on the login page and the token endpoint
+# (accounts/adapter.py): one address against one account, one address against any
+# accounts, and one account from everywhere — the last not counted against addresses the
+# account signed in from before, so an attack from elsewhere never locks the owner out
+# at home. A successful sign-in takes its attempt back.
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": env("CLOUDSAVES_LOGIN_FAILED_PER_IP", "30/m/ip"),
+    "login_failed_pair": env("CLOUDSAVES_LOGIN_FAILED_PER_IP_AND_ACCOUNT", "10/m/key,50/h/key"),
+    "login_failed_account": env("CLOUDSAVES_LOGIN_FAILED_PER_ACCOUNT", "100/h/key"),
+}
+# How long an address that signed in to an account counts as known to it.
+CLOUDSAVES_KNOWN_ADDRESS_DAYS = env_int("CLOUDSAVES_KNOWN_ADDRESS_DAYS", 90)
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Cloud-Saves <noreply@localhost>")
 
@@ -258,11 +273,18 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
+# How many proxies in front of the service append to X-Forwarded-For (0: none, the peer
+# is the client). Only these hops are believed: for the client's address
+# (cloudsaves/clientip.py, used by sign-in limits and the audit trail) and for
+# X-Forwarded-Proto saying the request came over HTTPS.
+CLOUDSAVES_TRUSTED_PROXY_COUNT = env_int("CLOUDSAVES_TRUSTED_PROXY_COUNT", 0)
 # HTTPS in production. Behind a TLS-terminating proxy, the proxy must send
-# X-Forwarded-Proto (and daphne run with --proxy-headers); a proxy that redirects plain
-# HTTP itself may switch Django's redirect off with CLOUDSAVES_SSL_REDIRECT=0. The health
-# check stays reachable over plain HTTP for load balancers.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
+# X-Forwarded-Proto; a proxy that redirects plain HTTP itself may switch Django's redirect
+# off with CLOUDSAVES_SSL_REDIRECT=0. The health check stays reachable over plain HTTP for
+# load balancers.
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if CLOUDSAVES_TRUSTED_PROXY_COUNT > 0 else None
+)
 SECURE_SSL_REDIRECT = env_bool("CLOUDSAVES_SSL_REDIRECT", PRODUCTION)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if PRODUCTION else 0)

@@ -129,7 +129,9 @@ print(json.dumps({
 
 
 def test_production_redirects_to_https_and_sends_hsts(tmp_path):
-    env = production_env(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    env = production_env(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", CLOUDSAVES_TRUSTED_PROXY_COUNT="1"
+    )
     result = run_python(HTTPS_PROBE, env)
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout.strip().splitlines()[-1])

@@ -72,6 +72,26 @@ def test_wrong_password_is_refused_on_the_login_page(user, new_context, shot, ch
     shot(page, "login-error")
 
 
+def test_too_many_failures_answer_429_on_the_login_page(user, new_context, shot, browser_log):
+    page = new_context().new_page()
+    page.goto("/accounts/login/")
+    for _ in range(10):
+        page.get_by_label("Email").fill(user.email)
+        page.get_by_label("Password", exact=True).fill("not the password")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password", exact=True).fill("not the password")
+    with page.expect_navigation() as navigation:
+        page.get_by_role("button", name="Sign in").click()
+    response = navigation.value
+    assert response.status == 429
+    assert 1 <= int(response.headers["retry-after"]) <= 60
+    expect(page.get_by_role("alert")).to_contain_text("Too many failed login attempts")
+    shot(page, "login-429")
+    browser_log.assert_no_errors(allow=["429"])
+
+
 def test_devices_page_of_a_signed_in_browser(
     user, signed_in_context, api_device, shoot_all, check_a11y, browser_log
 ):
