@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils.translation import gettext_lazy as _
 
-from .models import Connection, Device, User
+from .models import AuditEvent, Connection, Device, User
 
 
 class DeviceInline(admin.TabularInline):
@@ -85,4 +85,36 @@ class ConnectionAdmin(admin.ModelAdmin):
     list_select_related = ("device", "user")
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The whole audit trail, read-only: nobody adds, edits or deletes events here."""
+
+    list_display = ("at", "kind", "user", "ip", "device_id", "target_device_id")
+    list_filter = ("kind", ("at", admin.DateFieldListFilter))
+    search_fields = ("user__email", "ip", "email_hash", "device_id")
+    date_hierarchy = "at"
+    list_select_related = ("user",)
+    readonly_fields = (
+        "at",
+        "kind",
+        "user",
+        "email_hash",
+        "device_id",
+        "target_device_id",
+        "ip",
+        "user_agent",
+        "details",
+    )
+    fields = readonly_fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -17,6 +17,8 @@ from cloudsaves.errors import InvalidCredentials, TooManyAttempts
 
 from . import selectors, services
 from .adapter import retry_after
+from .audit import Kind as AuditKind
+from .audit import audit_record
 from .models import Device
 
 
@@ -123,6 +125,7 @@ class TokenCreateApi(APIView):
         if user is None or not user.is_active:
             raise InvalidCredentials()
         device, token = services.device_register(user=user, **device_input.validated_data)
+        audit_record(AuditKind.TOKEN_ISSUED, user=user, device=device)
         device.online = False
         return Response(
             {"device": device_payload(device, current_device_id=device.id), "token": token},

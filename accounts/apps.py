@@ -7,6 +7,6 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and devices"
 
     def ready(self) -> None:
-        from . import schema, signals  # noqa: F401
+        from . import audit, schema, signals  # noqa: F401
 
         post_migrate.connect(signals.name_the_site, sender=self)

@@ -132,3 +132,74 @@ class Connection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.device_id} since {self.connected_at:%Y-%m-%d %H:%M}"
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        # The one change allowed: an account is deleted and its events lose their link
+        # (what on_delete=SET_NULL runs).
+        if kwargs != {"user": None}:
+            raise TypeError("The audit trail is append-only.")
+        return super().update(**kwargs)
+
+    def delete(self):
+        raise TypeError("The audit trail is append-only.")
+
+
+class AuditEvent(models.Model):
+    """One security event: who, from which device and address, when, and what — never
+    content, passwords or tokens. Rows are only ever added (accounts/audit.py); the model
+    refuses updates and deletes, and on PostgreSQL a trigger refuses them too, except the
+    user link becoming NULL when an account is deleted (the event stays)."""
+
+    class Kind(models.TextChoices):
+        SIGNED_UP = "signed_up", "Account created"
+        SIGN_IN = "sign_in", "Signed in"
+        SIGN_IN_FAILED = "sign_in_failed", "Failed sign-in"
+        SIGNED_OUT = "signed_out", "Signed out"
+        TOKEN_ISSUED = "token_issued", "App signed in"
+        DEVICE_RENAMED = "device_renamed", "Device renamed"
+        DEVICE_REVOKED = "device_revoked", "Device revoked"
+        PASSWORD_CHANGED = "password_changed", "Password changed"
+        PASSWORD_RESET = "password_reset", "Password reset by email"
+        EMAIL_CHANGED = "email_changed", "Email addresses changed"
+        CONFLICT_RESOLVED = "conflict_resolved", "Conflict resolved"
+        HANDOFF_ACCEPTED = "handoff_accepted", "Handoff accepted"
+        KEYS_ROTATED = "keys_rotated", "Encryption keys rotated"
+
+    id = models.BigAutoField(primary_key=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
+    kind = models.CharField(max_length=32, choices=Kind.choices, editable=False)
+    user = models.ForeignKey(
+        User,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="audit_events",
+        editable=False,
+    )
+    # Keyed hash of the email a sign-in was tried with: failures against one address can
+    # be grouped without storing the address (or one that has no account) in the clear.
+    email_hash = models.CharField(max_length=64, blank=True, editable=False)
+    device_id = models.UUIDField(null=True, blank=True, editable=False)
+    target_device_id = models.UUIDField(null=True, blank=True, editable=False)
+    ip = models.GenericIPAddressField(null=True, blank=True, editable=False)
+    user_agent = models.CharField(max_length=200, blank=True, editable=False)
+    details = models.JSONField(default=dict, blank=True, editable=False)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["user", "-at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("The audit trail is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("The audit trail is append-only.")

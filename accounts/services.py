@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from cloudsaves.errors import NotFound
 
-from . import realtime
+from . import audit, realtime
 from .models import Device, User, WsTicket, hash_secret
 
 TOKEN_PREFIX = "cs1_"  # noqa: S105 - a recognisable prefix, not a secret
@@ -101,6 +101,7 @@ def device_rename(*, user: User, device_id: uuid.UUID, name: str) -> Device:
     device = _get_own_device(user=user, device_id=device_id, for_update=True)
     device.name = name.strip()[:100] or device.name
     device.save(update_fields=["name"])
+    audit.audit_record(audit.Kind.DEVICE_RENAMED, user=user, target_device=device)
     realtime.notify_user(user.id, device_message(device))
     return device
 
@@ -114,6 +115,7 @@ def device_revoke(*, user: User, device_id: uuid.UUID) -> Device:
     device.token_hash = None
     device.save(update_fields=["revoked_at", "token_hash"])
     WsTicket.objects.filter(device=device).delete()
+    audit.audit_record(audit.Kind.DEVICE_REVOKED, user=user, target_device=device)
     realtime.notify_device(device.id, {"type": "device.revoked", "device_id": str(device.id)})
     realtime.notify_user(user.id, device_message(device))
     return device

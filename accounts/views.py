@@ -7,12 +7,18 @@ from collections.abc import Callable
 from pathlib import PurePosixPath
 
 from allauth.account import views as allauth_views
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from . import audit
 from .adapter import retry_after
+from .models import Device
+from .services import describe_browser
+
+SECURITY_EVENTS_SHOWN = 200
 
 
 def app_page(view: Callable[..., tuple[str, dict]]) -> Callable[..., HttpResponse]:
@@ -56,3 +62,30 @@ class LoginView(allauth_views.LoginView):
 
 
 login = LoginView.as_view()
+
+
+@login_required
+def security_activity(request: HttpRequest) -> HttpResponse:
+    """The signed-in user's own audit trail: sign-ins (and failed ones), apps signed in,
+    devices renamed or revoked, password and email changes, resolved conflicts and
+    accepted handoffs, newest first."""
+    events = list(audit.events_for(request.user, limit=SECURITY_EVENTS_SHOWN))
+    devices = {d.id: d for d in Device.objects.filter(user=request.user)}
+    current = request.get_browser_device()
+    rows = [
+        {
+            "event": event,
+            "device": devices.get(event.device_id),
+            "target": devices.get(event.target_device_id),
+            "this_browser": current is not None and event.device_id == current.id,
+            "browser": describe_browser(event.user_agent),
+        }
+        for event in events
+    ]
+    response = render(
+        request,
+        "account/security.html",
+        {"rows": rows, "shown": SECURITY_EVENTS_SHOWN, "failed_kind": audit.Kind.SIGN_IN_FAILED},
+    )
+    response["Cache-Control"] = "no-store"
+    return response

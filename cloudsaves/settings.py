@@ -136,6 +136,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Sync-only like the one below: the request is then known to the services it calls.
+    "accounts.audit.AuditContextMiddleware",
     # Sync-only, and innermost on purpose: with it here the whole chain and the (sync)
     # views run in one worker thread, entered once per request. Placed above the
     # async-capable middleware, each of those would cross between the event loop and

@@ -22,6 +22,7 @@ urlpatterns = [
     path("sw.js", views.service_worker, name="service-worker"),
     path("manifest.webmanifest", views.manifest, name="manifest"),
     path("accounts/login/", account_views.login, name="account_login"),
+    path("accounts/security/", account_views.security_activity, name="account_security"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),

@@ -12,6 +12,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import realtime
+from accounts.audit import Kind as AuditKind
+from accounts.audit import audit_record
 from accounts.models import Device, User
 from cloudsaves.errors import ApplicationError, Conflict, InvalidInput, NotFound
 from cloudsaves.parsers import json_depth_exceeds
@@ -297,6 +299,13 @@ def _answer(*, user: User, device: Device, offer_id: uuid.UUID, status: str) -> 
             offer.save(update_fields=["status", "responded_at"])
             if status == Offer.Status.ACCEPTED:
                 _tell(offer.source_device_id, "handoff.continued", offer)
+                audit_record(
+                    AuditKind.HANDOFF_ACCEPTED,
+                    user=user,
+                    device=device,
+                    target_device=offer.source_device_id,
+                    offer_id=offer.id,
+                )
     if expired:  # raised after the commit, so the offer is recorded as expired
         raise OfferExpired()
     return offer

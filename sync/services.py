@@ -26,6 +26,8 @@ from django.db.models.fields import AutoFieldMixin
 from django.utils import timezone
 
 from accounts import realtime
+from accounts.audit import Kind as AuditKind
+from accounts.audit import audit_record
 from accounts.models import Device, User
 from cloudsaves.errors import ApplicationError, InvalidInput, NotFound
 from cloudsaves.errors import Conflict as ConflictError
@@ -835,6 +837,13 @@ def conflict_resolve(
         if status == "unchanged" and was_flagged != item.has_conflict:
             _touch(ctx, item)
         _finish(ctx)
+        audit_record(
+            AuditKind.CONFLICT_RESOLVED,
+            user=user,
+            device=device,
+            conflict_id=conflict.id,
+            choice=choice,
+        )
     result = result_dict(None, status, item=item, conflict_id=conflict.id)
     if copy is not None:
         result["copy"] = result_dict(None, "applied", item=copy)["item"]

@@ -148,8 +148,14 @@ def test_account_pages_pass_axe_at_both_sizes(
     user, signed_in_context, new_context, shoot_all, check_a11y, browser_log
 ):
     """The account pages around the app: password reset (signed out), email addresses,
-    password change and sign-out (signed in)."""
+    password change, security activity and sign-out (signed in)."""
     page = new_context().new_page()
+    # A failed attempt first, so the security activity page has one to show.
+    page.goto("/accounts/login/")
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password", exact=True).fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_be_visible()
     page.goto("/accounts/password/reset/")
     check_a11y(page, "password-reset")
     shoot_all(page, "password-reset")
@@ -157,6 +163,7 @@ def test_account_pages_pass_axe_at_both_sizes(
     for path, name in (
         ("/accounts/email/", "email"),
         ("/accounts/password/change/", "password-change"),
+        ("/accounts/security/", "security-activity"),
         ("/accounts/logout/", "sign-out"),
     ):
         page.goto(path)

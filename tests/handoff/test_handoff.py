@@ -153,6 +153,11 @@ def test_never_stale_accept_opens_the_latest_content_and_state(tablet, phone):
     assert body["item"]["version"] == 4
     assert body["state"] == {"caret": 11, "scroll": 340}
     assert body["offer"]["status"] == "accepted"
+    from accounts.models import AuditEvent
+
+    event = AuditEvent.objects.get(kind=AuditEvent.Kind.HANDOFF_ACCEPTED)
+    assert (event.device_id, event.target_device_id) == (phone.device.id, tablet.device.id)
+    assert event.details == {"offer_id": offer["id"]}
     # Pulling to the offer's cursor brings the phone's local copy to the same head.
     pulled = phone.pull(phone_cursor)
     assert [(c["id"], c["content"]) for c in pulled["changes"]] == [(item_id, "final words")]

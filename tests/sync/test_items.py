@@ -232,6 +232,11 @@ def test_resolve_server_incoming_and_merged(phone, laptop):
     )
     response = resolve(phone, conflict_id, choice="server", base_version=head)
     assert response.status_code == 200, response.content
+    from accounts.models import AuditEvent
+
+    event = AuditEvent.objects.get(kind=AuditEvent.Kind.CONFLICT_RESOLVED)
+    assert event.details == {"conflict_id": conflict_id, "choice": "server"}
+    assert event.device_id is not None
     body = response.json()
     assert body["status"] == "applied"
     assert body["item"]["has_conflict"] is False

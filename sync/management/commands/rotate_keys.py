@@ -1,5 +1,7 @@
 from django.core.management.base import BaseCommand
 
+from accounts.audit import Kind as AuditKind
+from accounts.audit import audit_record
 from sync.keys import rewrap_all
 
 
@@ -12,6 +14,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         done, current = rewrap_all()
+        audit_record(AuditKind.KEYS_ROTATED, user=None, rewrapped=done, already_current=current)
         self.stdout.write(
             self.style.SUCCESS(f"Re-wrapped {done} data key(s); {current} already current.")
         )
