@@ -30,6 +30,7 @@ superuser: migrate
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/bandit -q -c pyproject.toml -r manage.py cloudsaves sync accounts handoff bench -ll -ii
 
 format: $(BIN)/.installed
 	$(BIN)/ruff format .

@@ -16,7 +16,7 @@ from cloudsaves.errors import NotFound
 from . import audit, realtime
 from .models import Device, User, WsTicket, hash_secret
 
-TOKEN_PREFIX = "cs1_"  # noqa: S105 - a recognisable prefix, not a secret
+TOKEN_PREFIX = "cs1_"  # noqa: S105 - a recognisable prefix, not a secret  # nosec B105
 
 
 def _new_token() -> str:

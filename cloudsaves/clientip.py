@@ -14,6 +14,9 @@ from collections.abc import Mapping
 
 from django.conf import settings
 
+# The client address recorded when REMOTE_ADDR is missing or not an IP address.
+UNKNOWN_PEER = "0.0.0.0"  # noqa: S104 - a value, not a bind  # nosec B104
+
 
 def _valid(value: str | None) -> str | None:
     if not value:
@@ -26,7 +29,7 @@ def _valid(value: str | None) -> str | None:
 
 def client_ip(meta: Mapping[str, str]) -> str:
     """The address from a request's META (`REMOTE_ADDR`, `HTTP_X_FORWARDED_FOR`)."""
-    peer = _valid(meta.get("REMOTE_ADDR")) or "0.0.0.0"  # noqa: S104 - a value, not a bind
+    peer = _valid(meta.get("REMOTE_ADDR")) or UNKNOWN_PEER
     hops = settings.CLOUDSAVES_TRUSTED_PROXY_COUNT
     if hops <= 0:
         return peer

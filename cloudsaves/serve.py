@@ -132,7 +132,7 @@ def spawn(
         if process.poll() is not None:
             raise RuntimeError(f"daphne exited early:\n{server.log()}")
         try:
-            with urllib.request.urlopen(health, timeout=1, context=context) as response:  # noqa: S310
+            with urllib.request.urlopen(health, timeout=1, context=context) as response:  # noqa: S310  # nosec B310
                 status = response.status
         except urllib.error.HTTPError as error:
             status = error.code

@@ -22,6 +22,7 @@ from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.views import SpectacularSwaggerSplitView
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -253,3 +254,19 @@ def permission_denied(request: HttpRequest, exception=None) -> HttpResponse:
     if _is_api(request):
         return json_error(403, "permission_denied", "You may not do that.")
     return render(request, "403.html", status=403)
+
+
+class ApiDocsView(SpectacularSwaggerSplitView):
+    """The API docs page. OPTIONS, other methods and errors answer JSON like the rest of
+    the API, not through the page's HTML renderer (which has no template for them)."""
+
+    def options(self, request, *args, **kwargs):
+        return JsonResponse(self.metadata_class().determine_metadata(request, self))
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        plain = JsonResponse(response.data, status=response.status_code)
+        for header, value in response.items():
+            if header.lower() not in ("content-type", "content-length"):
+                plain[header] = value
+        return plain

@@ -85,8 +85,8 @@ class SyncConsumer(AsyncWebsocketConsumer):
             "device": own,
             "cursor": await database_sync_to_async(selectors.latest_cursor)(user=self.user),
         }
-        for extra in _hello_extras:
-            hello.update(await extra(self))
+        for add_fields in _hello_extras:
+            hello.update(await add_fields(self))
         await self.send_message("hello", **hello)
         await self._announce(own)
 

@@ -182,7 +182,7 @@ def _insert_rows(model: type[models.Model], objs: list[models.Model]) -> None:
     ]
     quote = connection.ops.quote_name
     # Only the model's own table and column names go into the text, quoted.
-    statement = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
+    statement = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608  # nosec B608
         quote(model._meta.db_table),
         ", ".join(quote(f.column) for f in fields),
         ", ".join(["%s"] * len(fields)),
