@@ -217,7 +217,7 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "cloudsaves",
+            "KEY_PREFIX": env("CLOUDSAVES_CACHE_PREFIX", "cloudsaves"),
         }
     }
 else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 from urllib.parse import quote
 
@@ -47,6 +48,9 @@ def start_live_server(
         env["REDIS_URL"] = redis_url
     else:
         env.pop("REDIS_URL", None)
+    # Sign-in limits and known addresses live in the cache: each server a key space of its
+    # own, so counters left in Redis by an earlier test or run never throttle this one.
+    env["CLOUDSAVES_CACHE_PREFIX"] = f"cloudsaves-live-{uuid.uuid4().hex[:12]}"
     env.update(extra_env or {})
     # 503 counts as started: tests stop Redis under a running server on purpose.
     return spawn(
