@@ -244,34 +244,38 @@ def _bulk_seed(user, device, label: str, n: int, chunk: int = 2000) -> None:
                     seq=state.last_seq + j + 1,
                     device=device,
                 )
+                item.seal_meta(key)
                 items.append(item)
                 versions.append((version_id, content, sha))
             Item.objects.bulk_create(items, batch_size=500)
-            Version.objects.bulk_create(
-                [
-                    Version(
-                        id=version_id,
-                        item=item,
-                        number=1,
-                        parent=None,
-                        origin=Version.Origin.CREATE,
-                        name=item.name,
-                        content_type=text_type,
-                        size=len(content),
-                        sha256=sha,
-                        sealed=crypto.seal(
-                            key,
-                            content,
-                            keys.content_aad(
-                                user_id=user.id, item_id=item.item_id, version_id=version_id
-                            ),
+            seeded = [
+                Version(
+                    id=version_id,
+                    item=item,
+                    number=1,
+                    parent=None,
+                    origin=Version.Origin.CREATE,
+                    name=item.name,
+                    content_type=text_type,
+                    size=len(content),
+                    sha256=sha,
+                    sealed=crypto.seal(
+                        key,
+                        content,
+                        keys.content_aad(
+                            user_id=user.id, item_id=item.item_id, version_id=version_id
                         ),
-                        device=device,
-                        modified_at=now,
-                        created_at=now,
-                    )
-                    for item, (version_id, content, sha) in zip(items, versions, strict=True)
-                ],
+                    ),
+                    device=device,
+                    modified_at=now,
+                    created_at=now,
+                )
+                for item, (version_id, content, sha) in zip(items, versions, strict=True)
+            ]
+            for version in seeded:
+                version.seal_meta(key)
+            Version.objects.bulk_create(
+                seeded,
                 batch_size=500,
             )
             state.last_seq += count

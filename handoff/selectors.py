@@ -10,6 +10,7 @@ from django.utils import timezone
 from accounts.apis import devices_payload
 from accounts.models import Device, User
 from accounts.selectors import devices_by_id
+from sync import keys
 from sync.changes import encode_cursor, iso, item_dict
 
 from .models import Activity, Offer
@@ -73,9 +74,14 @@ def activity_dict(activity: Activity) -> dict[str, Any]:
 
 def device_activities(user: User, devices: list[Device]) -> dict[uuid.UUID, dict]:
     """The `activity` field of the Device object (without the app state)."""
-    rows = Activity.objects.select_related("item").filter(
-        user=user, device_id__in=[d.id for d in devices]
+    rows = list(
+        Activity.objects.select_related("item").filter(
+            user=user, device_id__in=[d.id for d in devices]
+        )
     )
+    key = keys.data_key(user.id) if rows else None
+    for row in rows:
+        row.item.use_key(key)  # names are sealed: one key for all of them
     return {
         row.device_id: {
             "activity": {

@@ -1,6 +1,6 @@
-"""Staff pages for synced content. Content is sealed and never decrypted here: staff see
-metadata (names, sizes, hashes, versions, conflict records), and settle conflicts by
-keeping what the user's devices already show."""
+"""Staff pages for synced content. Content, names, content types and content hashes are
+sealed and never decrypted here: staff see ids, kinds, sizes, versions, times and conflict
+records, and settle conflicts by keeping what the user's devices already show."""
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -17,10 +17,7 @@ VERSION_FIELDS = (
     "origin",
     "parent",
     "merge_parent",
-    "name",
-    "content_type",
     "size",
-    "sha256",
     "deleted",
     "device",
     "modified_at",
@@ -30,11 +27,8 @@ ITEM_FIELDS = (
     "user",
     "item_id",
     "kind",
-    "name",
-    "content_type",
     "version",
     "size",
-    "sha256",
     "deleted",
     "has_conflict",
     "device",
@@ -61,7 +55,7 @@ class VersionInline(Immutable, admin.TabularInline):
     show_change_link = True
 
     def get_queryset(self, request):
-        # Each row shows its label (the item's name) and its device: one query for all.
+        # Each row shows its label (the item id) and its device: one query for all.
         return super().get_queryset(request).select_related("item", "device")
 
 
@@ -90,7 +84,7 @@ class ItemAdmin(Immutable, admin.ModelAdmin):
         "updated_at",
     )
     list_filter = ("kind", "deleted", "has_conflict")
-    search_fields = ("user__email", "name", "=item_id")
+    search_fields = ("user__email", "=item_id")
     fields = ITEM_FIELDS
     readonly_fields = ITEM_FIELDS
     list_select_related = ("user",)
@@ -101,7 +95,7 @@ class ItemAdmin(Immutable, admin.ModelAdmin):
 class VersionAdmin(Immutable, admin.ModelAdmin):
     list_display = ("__str__", "origin", "size", "device", "created_at")
     list_filter = ("origin", "deleted")
-    search_fields = ("item__user__email", "item__name", "=item__item_id")
+    search_fields = ("item__user__email", "=item__item_id")
     fields = ("item", *VERSION_FIELDS)
     readonly_fields = fields
     list_select_related = ("item", "device")
@@ -111,7 +105,7 @@ class VersionAdmin(Immutable, admin.ModelAdmin):
 class ConflictAdmin(Immutable, admin.ModelAdmin):
     list_display = ("item", "user", "status", "reason", "resolution", "created_at", "resolved_at")
     list_filter = ("status", "reason")
-    search_fields = ("user__email", "item__name", "=item__item_id")
+    search_fields = ("user__email", "=item__item_id")
     fields = (
         "id",
         "user",

@@ -183,14 +183,15 @@ class ItemListApi(APIView):
         deleted = _flag(params.get("deleted", "false"), "deleted")
         limit = _int(params.get("limit", 100), "limit", low=1, high=500)
         offset = _int(params.get("offset", 0), "offset", high=10**9)
-        qs = selectors.item_list(
+        page = selectors.item_list(
             user=request.user,
             kind=kind,
             deleted=deleted,
             has_conflict=_flag(params.get("has_conflict"), "has_conflict"),
             q=valid_query(params.get("q")) or None,
+            offset=offset,
+            limit=limit + 1,
         )
-        page = list(qs[offset : offset + limit + 1])
         next_url = None
         if len(page) > limit:
             query = params.copy()
@@ -418,7 +419,7 @@ class ConflictListApi(APIView):
         status_filter = request.query_params.get("status") or None
         if status_filter is not None and status_filter not in Conflict.Status.values:
             raise InvalidInput("status must be open, auto_resolved or resolved.")
-        conflicts = selectors.conflict_list(user=request.user, status=status_filter)[:500]
+        conflicts = selectors.conflict_list(user=request.user, status=status_filter)
         return Response(
             {"results": [selectors.conflict_summary(c) for c in conflicts], "next": None}
         )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from functools import lru_cache
 
 from django.conf import settings
@@ -67,3 +70,23 @@ def rewrap_all() -> tuple[int, int]:
 
 def content_aad(*, user_id: int, item_id, version_id) -> bytes:
     return crypto.content_aad(user=str(user_id), item=str(item_id), version=str(version_id))
+
+
+def keyed_hash(key: bytes, value: str) -> str:
+    """A hash only the holder of the user's data key can compute: equal values compare
+    equal, but a database reader cannot test a guess against it."""
+    return hmac.new(key, b"cloudsaves/keyed-hash/v1/" + value.encode(), hashlib.sha256).hexdigest()
+
+
+def _push_aad(user_id: int, device_id, change_id) -> bytes:
+    return f"cloudsaves/push-result/v1/{user_id}/{device_id}/{change_id}".encode()
+
+
+def seal_push_result(key: bytes, user_id: int, record, result: dict) -> bytes:
+    plain = json.dumps(result, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    return crypto.seal(key, plain, _push_aad(user_id, record.device_id, record.change_id))
+
+
+def open_push_result(key: bytes, user_id: int, record) -> dict:
+    aad = _push_aad(user_id, record.device_id, record.change_id)
+    return json.loads(crypto.open_sealed(key, record.sealed_result, aad))

@@ -3,6 +3,7 @@ conflicts and data keys."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from django.conf import settings
@@ -41,7 +42,88 @@ class SyncState(models.Model):
         return f"user {self.user_id} at {self.last_seq}"
 
 
-class Item(models.Model):
+_EMPTY_META = {"n": "", "t": "", "h": ""}
+
+
+class SealedMetadata(models.Model):
+    """Name, content type and content SHA-256, stored sealed as one value (`meta`) under
+    the user's data key, with additional data naming the row: a database reader learns
+    none of them, nor can confirm a guessed content by its hash.
+
+    The three read and write as plain attributes. Decryption needs the user's data key:
+    code that holds it already sets it with `use_key()` (the write context, pulls);
+    otherwise the first read looks it up. `seal_meta()` must run before the row is
+    written (services.WriteContext.flush does)."""
+
+    meta = models.BinaryField(default=b"", editable=False)
+
+    class Meta:
+        abstract = True
+
+    def meta_aad(self) -> bytes:
+        raise NotImplementedError
+
+    def meta_user_id(self) -> int:
+        raise NotImplementedError
+
+    def inherited_key(self) -> bytes | None:
+        return None
+
+    def use_key(self, key: bytes | None) -> None:
+        self.__dict__["_meta_key"] = key
+
+    def _meta_values(self) -> dict[str, str]:
+        values = self.__dict__.get("_opened_meta")
+        if values is None:
+            if self.meta:
+                from . import crypto, keys
+
+                key = (
+                    self.__dict__.get("_meta_key")
+                    or self.inherited_key()
+                    or keys.data_key(self.meta_user_id())
+                )
+                values = json.loads(crypto.open_sealed(key, self.meta, self.meta_aad()))
+            else:
+                values = dict(_EMPTY_META)
+            self.__dict__["_opened_meta"] = values
+        return values
+
+    def seal_meta(self, key: bytes) -> None:
+        from . import crypto
+
+        plain = json.dumps(self._meta_values(), ensure_ascii=False, separators=(",", ":"))
+        self.meta = crypto.seal(key, plain.encode(), self.meta_aad())
+
+    def _get(self, field: str) -> str:
+        return self._meta_values()[field]
+
+    def _set(self, field: str, value: str) -> None:
+        self._meta_values()[field] = value or ""
+
+    name = property(lambda self: self._get("n"), lambda self, v: self._set("n", v))
+    content_type = property(lambda self: self._get("t"), lambda self, v: self._set("t", v))
+    sha256 = property(lambda self: self._get("h"), lambda self, v: self._set("h", v))
+
+
+def open_meta(key: bytes, aad: bytes, sealed: bytes | memoryview) -> dict[str, str]:
+    """The metadata of a row read as plain values (a pull), not as a model instance."""
+    from . import crypto
+
+    if not sealed:
+        return dict(_EMPTY_META)
+    return json.loads(crypto.open_sealed(key, bytes(sealed), aad))
+
+
+def item_meta_aad(user_id: int, item_id: uuid.UUID) -> bytes:
+    return f"cloudsaves/meta/v1/{user_id}/{item_id}/item".encode()
+
+
+def version_meta_aad(user_id: int, item_id: uuid.UUID, version_id: uuid.UUID) -> bytes:
+    return f"cloudsaves/meta/v1/{user_id}/{item_id}/{version_id}".encode()
+
+
+class Item(SealedMetadata):
     class Kind(models.TextChoices):
         TEXT = "text"
         BINARY = "binary"
@@ -51,12 +133,9 @@ class Item(models.Model):
     # Chosen by clients, scoped to their user: two users may hold the same id.
     item_id = models.UUIDField()
     kind = models.CharField(max_length=8, choices=Kind.choices)
-    name = models.CharField(max_length=255, blank=True)
-    content_type = models.CharField(max_length=255, blank=True)
     head = models.ForeignKey("Version", on_delete=models.PROTECT, related_name="+", null=True)
     version = models.PositiveIntegerField(default=0)
     size = models.BigIntegerField(default=0)
-    sha256 = models.CharField(max_length=64, blank=True)
     modified_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     deleted = models.BooleanField(default=False)
@@ -73,10 +152,17 @@ class Item(models.Model):
         indexes = [models.Index(fields=["user", "seq"], name="item_user_seq")]
 
     def __str__(self) -> str:
-        return self.name or str(self.item_id)
+        # Never the name: it is sealed, and staff see metadata only.
+        return str(self.item_id)
+
+    def meta_aad(self) -> bytes:
+        return item_meta_aad(self.user_id, self.item_id)
+
+    def meta_user_id(self) -> int:
+        return self.user_id
 
 
-class Version(models.Model):
+class Version(SealedMetadata):
     class Origin(models.TextChoices):
         CREATE = "create"
         EDIT = "edit"
@@ -93,11 +179,8 @@ class Version(models.Model):
     parent = models.PositiveIntegerField(null=True, blank=True)
     merge_parent = models.PositiveIntegerField(null=True, blank=True)
     origin = models.CharField(max_length=8, choices=Origin.choices)
-    name = models.CharField(max_length=255, blank=True)
-    content_type = models.CharField(max_length=255, blank=True)
     deleted = models.BooleanField(default=False)
     size = models.BigIntegerField()
-    sha256 = models.CharField(max_length=64)
     sealed = models.BinaryField()
     device = models.ForeignKey(
         "accounts.Device", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -115,8 +198,17 @@ class Version(models.Model):
         ]
 
     def __str__(self) -> str:
-        # The item's name (plaintext metadata, like Item.__str__); never content.
         return f"{self.item} · v{self.number}" if self.number else f"{self.item} · kept aside"
+
+    def meta_aad(self) -> bytes:
+        return version_meta_aad(self.item.user_id, self.item.item_id, self.id)
+
+    def meta_user_id(self) -> int:
+        return self.item.user_id
+
+    def inherited_key(self) -> bytes | None:
+        item = self._state.fields_cache.get("item")
+        return item.__dict__.get("_meta_key") if item is not None else None
 
 
 class PushRecord(models.Model):
@@ -125,8 +217,10 @@ class PushRecord(models.Model):
 
     device = models.ForeignKey("accounts.Device", on_delete=models.CASCADE, related_name="+")
     change_id = models.UUIDField()
+    # Both keyed by the user's data key: the result names the item (sealed like its
+    # metadata), and a plain hash of the change would confirm a guessed content.
     request_hash = models.CharField(max_length=64)
-    result = models.JSONField()
+    sealed_result = models.BinaryField()
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

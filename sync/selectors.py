@@ -9,7 +9,7 @@ from collections import namedtuple
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 
 from accounts.models import Device, User
 from cloudsaves.errors import ApplicationError, NotFound
@@ -25,7 +25,7 @@ from .changes import (
     item_dict,
 )
 from .merging import merge3
-from .models import Conflict, Item, SyncState, Version
+from .models import Conflict, Item, SyncState, Version, item_meta_aad, open_meta
 from .services import open_version
 
 
@@ -104,11 +104,9 @@ _PULL_COLUMNS = (
     "user_id",
     "item_id",
     "kind",
-    "name",
-    "content_type",
+    "meta",
     "version",
     "size",
-    "sha256",
     "modified_at",
     "updated_at",
     "deleted",
@@ -118,7 +116,22 @@ _PULL_COLUMNS = (
     "head_id",
     "head__sealed",
 )
-_PullRow = namedtuple("_PullRow", [c.replace("head__", "") for c in _PULL_COLUMNS])
+_PullRow = namedtuple(
+    "_PullRow",
+    [c.replace("head__", "") for c in _PULL_COLUMNS if c != "meta"]
+    + ["name", "content_type", "sha256"],
+)
+
+
+def _pull_row(values: tuple, key: bytes | None) -> _PullRow:
+    """A pull row with its metadata opened (everything but `meta` as read)."""
+    row = dict(zip(_PULL_COLUMNS, values, strict=True))
+    sealed = row.pop("meta")
+    meta = open_meta(key, item_meta_aad(row["user_id"], row["item_id"]), sealed) if key else {}
+    row["sealed"] = row.pop("head__sealed")
+    return _PullRow(
+        **row, name=meta.get("n", ""), content_type=meta.get("t", ""), sha256=meta.get("h", "")
+    )
 
 
 def changes_since(
@@ -129,17 +142,17 @@ def changes_since(
     change exactly once: writers of one user commit in sequence order (services._begin).
     `key` is the user's data key if the caller already holds it (a long-lived socket)."""
     seq, wrapped = _checked_cursor(user, since)
-    rows = [
-        _PullRow._make(row)
-        for row in Item.objects.filter(user=user, seq__gt=seq)
+    values = list(
+        Item.objects.filter(user=user, seq__gt=seq)
         .order_by("seq")
         .values_list(*_PULL_COLUMNS)[: limit + 1]
-    ]
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    signer = cursor_signer(user.id)
-    if rows and key is None and wrapped is not None:
+    )
+    has_more = len(values) > limit
+    values = values[:limit]
+    if values and key is None and wrapped is not None:
         key = keys.unwrap(user.id, wrapped)
+    rows = [_pull_row(row, key) for row in values]
+    signer = cursor_signer(user.id)
     return {
         "changes": [
             _add_content(item_dict(row, signer), row, row.head_id, row, key) for row in rows
@@ -172,7 +185,12 @@ def item_list(
     deleted: bool | None = False,
     has_conflict: bool | None = None,
     q: str | None = None,
-) -> QuerySet[Item]:
+    offset: int = 0,
+    limit: int = 100,
+) -> list[Item]:
+    """Up to `limit` items from `offset`, most recently changed first. Names are sealed,
+    so `q` (name contains, ignoring case) is matched here on the opened names of the
+    user's items rather than by the database."""
     qs = Item.objects.filter(user=user)
     if kind:
         qs = qs.filter(kind=kind)
@@ -180,15 +198,30 @@ def item_list(
         qs = qs.filter(deleted=deleted)
     if has_conflict is not None:
         qs = qs.filter(has_conflict=has_conflict)
-    if q:
-        qs = qs.filter(name__icontains=q)
-    return qs.order_by("-updated_at", "pk_id")
+    qs = qs.order_by("-updated_at", "pk_id")
+    key = keys.data_key(user.id)
+    if not q:
+        items = list(qs[offset : offset + limit])
+    else:
+        needle = q.casefold()
+        items = []
+        for item in qs.defer("head").iterator(chunk_size=500):
+            item.use_key(key)
+            if needle in item.name.casefold():
+                items.append(item)
+        items = items[offset : offset + limit]
+    for item in items:
+        item.use_key(key)
+    return items
 
 
 def item_get(*, user: User, item_id: uuid.UUID) -> Item:
     item = Item.objects.filter(user=user, item_id=item_id).select_related("head").first()
     if item is None:
         raise NotFound("No such item.")
+    item.use_key(keys.data_key(user.id))
+    if item.head is not None:
+        item.head.item = item
     return item
 
 
@@ -199,9 +232,12 @@ def item_with_content(*, user: User, item_id: uuid.UUID) -> dict[str, Any]:
 
 def version_list(*, user: User, item_id: uuid.UUID) -> list[Version]:
     item = item_get(user=user, item_id=item_id)
-    return list(
+    versions = list(
         Version.objects.filter(item=item, number__isnull=False).defer("sealed").order_by("-number")
     )
+    for version in versions:
+        version.item = item  # its metadata opens with the item's key
+    return versions
 
 
 def version_get(*, user: User, item_id: uuid.UUID, number: int) -> tuple[Item, Version]:
@@ -211,6 +247,7 @@ def version_get(*, user: User, item_id: uuid.UUID, number: int) -> tuple[Item, V
     )
     if version is None:
         raise NotFound("No such version.")
+    version.item = item
     return item, version
 
 
@@ -241,6 +278,8 @@ def version_dict(version: Version, device_names: dict | None = None) -> dict[str
 def version_with_content(
     version: Version, *, item: Item, key: bytes, device_names: dict
 ) -> dict[str, Any]:
+    version.item = item
+    version.use_key(key)
     data = version_dict(version, device_names)
     content = open_version(key, item.user_id, version, item_id=item.item_id)
     if item.kind == Item.Kind.TEXT:
@@ -255,11 +294,16 @@ def version_with_content(
 # -- conflicts ------------------------------------------------------------------------------
 
 
-def conflict_list(*, user: User, status: str | None = None) -> QuerySet[Conflict]:
+def conflict_list(*, user: User, status: str | None = None, limit: int = 500) -> list[Conflict]:
     qs = Conflict.objects.filter(user=user).select_related("item")
     if status:
         qs = qs.filter(status=status)
-    return qs.order_by("-created_at")
+    conflicts = list(qs.order_by("-created_at")[:limit])
+    if conflicts:
+        key = keys.data_key(user.id)
+        for conflict in conflicts:
+            conflict.item.use_key(key)
+    return conflicts
 
 
 def conflict_summary(conflict: Conflict) -> dict[str, Any]:
@@ -286,6 +330,7 @@ def conflict_detail(*, user: User, conflict_id: uuid.UUID) -> dict[str, Any]:
         raise NotFound("No such conflict.")
     item = conflict.item
     key = keys.data_key(user.id)
+    item.use_key(key)
     versions = [v for v in (conflict.base, conflict.server, conflict.incoming) if v is not None]
     names = dict(
         Device.objects.filter(id__in={v.device_id for v in versions if v.device_id}).values_list(

@@ -15,6 +15,7 @@ The mechanisms (see docs/architecture.md):
 from __future__ import annotations
 
 import hashlib
+import hmac
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,12 +42,10 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 # What a write can change on an item row.
 ITEM_STATE_FIELDS = [
-    "name",
-    "content_type",
+    "meta",  # name, content type and sha256, sealed
     "head",
     "version",
     "size",
-    "sha256",
     "modified_at",
     "updated_at",
     "deleted",
@@ -128,7 +127,10 @@ class WriteContext:
     def flush(self) -> None:
         """Send the buffered writes, one statement per table. Items go first (versions
         need their keys); an item names its head version before that row exists, which
-        the deferred foreign keys allow until commit."""
+        the deferred foreign keys allow until commit. Metadata is sealed here, once per
+        row written, whatever changed it before."""
+        for obj in (*self.new_items, *self.new_versions, *self.changed_items.values()):
+            obj.seal_meta(self.key)
         if self.new_items:
             _insert_items(self.new_items)
         if self.new_versions:
@@ -233,6 +235,9 @@ def _load_items(ctx: WriteContext, item_ids: list[uuid.UUID]) -> None:
             .select_related("head")
             .defer("head__sealed")
         ):
+            item.use_key(ctx.key)
+            if item.head is not None:
+                item.head.item = item  # the head's metadata opens with the item's key
             ctx.items[item.item_id] = item
 
 
@@ -402,7 +407,10 @@ def _base_version(item: Item, number: int | None) -> Version | None:
         return None
     if item.head is not None and item.head.number == number:
         return item.head
-    return Version.objects.filter(item=item, number=number).first()
+    version = Version.objects.filter(item=item, number=number).first()
+    if version is not None:
+        version.item = item
+    return version
 
 
 def _new_item_kind(change: Change) -> str:
@@ -633,9 +641,10 @@ def _push_one(ctx: WriteContext, raw: Any, ledger: dict[uuid.UUID, PushRecord]) 
         # Not recorded: the same malformed change will be rejected the same way again.
         return result_dict(change_id, "rejected", error=(exc.code, exc.message))
     previous = ledger.get(change.change_id)
+    request_hash = keys.keyed_hash(ctx.key, change.request_hash)
     if previous is not None:
-        if previous.request_hash == change.request_hash:
-            return previous.result
+        if hmac.compare_digest(previous.request_hash, request_hash):
+            return keys.open_push_result(ctx.key, ctx.user.id, previous)
         return result_dict(
             change.change_id,
             "rejected",
@@ -649,10 +658,10 @@ def _push_one(ctx: WriteContext, raw: Any, ledger: dict[uuid.UUID, PushRecord]) 
     record = PushRecord(
         device=ctx.device,
         change_id=change.change_id,
-        request_hash=change.request_hash,
-        result=result,
+        request_hash=request_hash,
         created_at=ctx.now,
     )
+    record.sealed_result = keys.seal_push_result(ctx.key, ctx.user.id, record, result)
     ctx.record(record)
     ledger[change.change_id] = record
     return result

@@ -184,8 +184,9 @@ def build_world(alice, bob, make_device, client_for) -> World:
     }
     from sync.models import Item, Version
 
-    hashes = set(Item.objects.filter(user=alice).values_list("sha256", flat=True))
-    hashes |= set(Version.objects.filter(item__user=alice).values_list("sha256", flat=True))
+    # Hashes are sealed with the names: read them through the models.
+    hashes = {i.sha256 for i in Item.objects.filter(user=alice)}
+    hashes |= {v.sha256 for v in Version.objects.filter(item__user=alice).select_related("item")}
     uuids = [ids[k] for k in ("text", "binary", "tomb", "conflict", "auto_conflict", "offer")]
     uuids += [ids[k] for k in ("phone", "laptop", "spare")]
     forbidden = [
@@ -244,13 +245,10 @@ def snapshot(alice) -> dict[str, Any]:
     from sync.models import Conflict, Item, PushRecord, SyncState, Version
     from sync.selectors import item_with_content
 
-    items = list(
-        Item.objects.filter(user=alice)
-        .order_by("item_id")
-        .values_list(
-            "item_id", "kind", "name", "version", "sha256", "deleted", "has_conflict", "seq"
-        )
-    )
+    items = [
+        (i.item_id, i.kind, i.name, i.version, i.sha256, i.deleted, i.has_conflict, i.seq)
+        for i in Item.objects.filter(user=alice).order_by("item_id")
+    ]
     contents = {
         str(row[0]): item_with_content(user=alice, item_id=row[0])
         for row in items
@@ -260,8 +258,9 @@ def snapshot(alice) -> dict[str, Any]:
         "items": items,
         "contents": contents,
         "versions": sorted(
-            Version.objects.filter(item__user=alice).values_list(
-                "id", "item__item_id", "number", "sha256", "deleted", "origin"
+            (
+                (v.id, v.item.item_id, v.number, v.sha256, v.deleted, v.origin)
+                for v in Version.objects.filter(item__user=alice).select_related("item")
             ),
             key=str,
         ),

@@ -104,8 +104,16 @@ def test_a_stored_content_type_that_is_not_header_safe_downloads_as_octet_stream
     auth_api.post("/api/v1/sync/push", {"changes": [_put(item_id=item_id)]}, format="json")
     # As an older release could have stored it (it made every download a 500).
     unsafe = "text/plain\r\nX: 1"
-    Item.objects.filter(user=user, item_id=item_id).update(content_type=unsafe)
-    Version.objects.filter(item__user=user, item__item_id=item_id).update(content_type=unsafe)
+    from sync import keys
+
+    key = keys.data_key(user.id)
+    item = Item.objects.get(user=user, item_id=item_id)
+    for row in (item, *Version.objects.filter(item=item)):
+        if isinstance(row, Version):
+            row.item = item
+        row.content_type = unsafe
+        row.seal_meta(key)
+        row.save(update_fields=["meta"])
     response = auth_api.get(f"/api/v1/items/{item_id}/content")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/octet-stream"

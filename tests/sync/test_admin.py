@@ -48,7 +48,9 @@ def test_pages_show_metadata_and_never_content(staff, phone, laptop):
         assert response.status_code == 200, page
         body = response.content.decode()
         assert CANARY not in body, page
-    assert item.name in staff.get(f"/admin/sync/item/{item.pk}/change/").content.decode()
+        # Names are sealed like content: staff see the item's id instead.
+        assert item.name not in body, page
+    assert item_id in staff.get(f"/admin/sync/item/{item.pk}/change/").content.decode()
 
 
 def test_history_cannot_be_edited_or_deleted_here(staff, phone):
@@ -96,7 +98,7 @@ def test_a_conflict_whose_item_moved_on_is_left_to_the_user(staff, phone, laptop
     assert Item.objects.get(item_id=item_id).version == 4
 
 
-def test_versions_and_conflicts_are_labelled_by_item_name(staff, phone, laptop):
+def test_versions_and_conflicts_are_labelled_by_item_id_never_name(staff, phone, laptop):
     item_id = new_id()
     phone.push_one(put(item_id, f"milk {CANARY}", name="Shopping list"))
     laptop.push_one(put(item_id, f"oat milk {CANARY}", base=1, name="Shopping list"))
@@ -106,17 +108,18 @@ def test_versions_and_conflicts_are_labelled_by_item_name(staff, phone, laptop):
     assert result["status"] == "conflict"
     item = Item.objects.get(item_id=item_id)
     conflict = Conflict.objects.get(id=result["conflict_id"])
-    assert str(Version.objects.get(item=item, number=2)) == "Shopping list · v2"
-    assert str(conflict) == "Conflict on Shopping list"
+    assert str(Version.objects.get(item=item, number=2)) == f"{item_id} · v2"
+    assert str(conflict) == f"Conflict on {item_id}"
     pages = {
-        "/admin/sync/version/": "Shopping list · v2",
-        "/admin/sync/version/?q=Shopping": "Shopping list · v1",
-        f"/admin/sync/item/{item.pk}/change/": "Shopping list · kept aside",
-        "/admin/sync/conflict/": "Shopping list",
-        f"/admin/sync/conflict/{conflict.pk}/change/": "Conflict on Shopping list",
+        "/admin/sync/version/": f"{item_id} · v2",
+        f"/admin/sync/version/?q={item_id}": f"{item_id} · v1",
+        f"/admin/sync/item/{item.pk}/change/": f"{item_id} · kept aside",
+        "/admin/sync/conflict/": item_id,
+        f"/admin/sync/conflict/{conflict.pk}/change/": f"Conflict on {item_id}",
     }
     for page, label in pages.items():
         body = staff.get(page).content.decode()
         assert label in body, page
+        assert "Shopping list" not in body, page
         assert f"{item.pk} v" not in body, page  # no database ids as labels
         assert CANARY not in body, page

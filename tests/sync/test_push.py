@@ -377,8 +377,9 @@ def _outcome(user):
             item.deleted,
             item.has_conflict,
             sorted(
-                item.versions.values_list(
-                    "number", "origin", "parent", "merge_parent", "sha256", "deleted", "name"
+                (
+                    (v.number, v.origin, v.parent, v.merge_parent, v.sha256, v.deleted, v.name)
+                    for v in item.versions.all()
                 ),
                 key=lambda v: (v[0] is None, v[0] or 0, v[1:]),
             ),
