@@ -7,7 +7,7 @@ from .models import AuditEvent, Connection, Device, User
 
 class DeviceInline(admin.TabularInline):
     model = Device
-    fields = ("name", "kind", "platform", "created_at", "last_seen_at", "revoked_at")
+    fields = ("kind", "platform", "created_at", "last_seen_at", "revoked_at")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -48,8 +48,9 @@ class RevokedFilter(admin.SimpleListFilter):
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
     # The token hash is deliberately absent: not shown, not searchable, not editable.
+    # Device names are sealed like content: staff see kind, platform and id.
     list_display = (
-        "name",
+        "__str__",
         "revoked",
         "user",
         "kind",
@@ -59,8 +60,8 @@ class DeviceAdmin(admin.ModelAdmin):
         "revoked_at",
     )
     list_filter = (RevokedFilter, "kind")
-    search_fields = ("name", "user__email", "platform")
-    fields = ("id", "user", "name", "kind", "platform", "created_at", "last_seen_at", "revoked_at")
+    search_fields = ("=id", "user__email", "platform")
+    fields = ("id", "user", "kind", "platform", "created_at", "last_seen_at", "revoked_at")
     readonly_fields = ("id", "user", "created_at", "last_seen_at")
     list_select_related = ("user",)
     actions = ["revoke"]

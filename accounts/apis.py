@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cloudsaves.errors import InvalidCredentials, TooManyAttempts
+from sync import keys
 
 from . import selectors, services
 from .adapter import retry_after
@@ -54,6 +55,10 @@ def device_payload(
 
 def devices_payload(devices: list[Device], *, user, current_device_id) -> list[dict]:
     extras = selectors.device_extras(user=user, devices=devices)
+    if devices:
+        key = keys.data_key(user.id)  # their names are sealed: one key opens them all
+        for device in devices:
+            device.use_key(key)
     return [
         device_payload(d, current_device_id=current_device_id, extras=extras.get(d.id))
         for d in devices

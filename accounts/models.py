@@ -73,7 +73,9 @@ class Device(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="devices")
-    name = models.CharField(max_length=100)
+    # The name the user gave it ("Anna's phone"), sealed under the user's data key like
+    # the user's content; `name` reads and writes it in the clear.
+    sealed_name = models.BinaryField(default=b"", editable=False)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     platform = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -87,11 +89,48 @@ class Device(models.Model):
         indexes = [models.Index(fields=["user", "revoked_at"])]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.kind})"
+        # Never the name: staff see metadata only.
+        return f"{self.get_kind_display()} {str(self.id)[:8]}"
+
+    def save(self, *args, **kwargs):
+        update_fields = kwargs.get("update_fields")
+        if self.__dict__.pop("_name_dirty", False):
+            from sync import crypto, keys
+
+            key = self.__dict__.get("_name_key") or keys.data_key(self.user_id, create=True)
+            self.sealed_name = crypto.seal(key, self.name.encode(), self.name_aad())
+        if update_fields is not None and "name" in update_fields:
+            kwargs["update_fields"] = [f for f in update_fields if f != "name"] + ["sealed_name"]
+        super().save(*args, **kwargs)
 
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+    def name_aad(self) -> bytes:
+        return f"cloudsaves/device-name/v1/{self.user_id}/{self.id}".encode()
+
+    def use_key(self, key: bytes | None) -> None:
+        """The user's data key, when the caller holds it already (lists of devices)."""
+        self.__dict__["_name_key"] = key
+
+    @property
+    def name(self) -> str:
+        if "_name" not in self.__dict__:
+            if not self.sealed_name:
+                self.__dict__["_name"] = ""
+            else:
+                from sync import crypto, keys
+
+                key = self.__dict__.get("_name_key") or keys.data_key(self.user_id)
+                plain = crypto.open_sealed(key, self.sealed_name, self.name_aad())
+                self.__dict__["_name"] = plain.decode()
+        return self.__dict__["_name"]
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self.__dict__["_name"] = value or ""
+        self.__dict__["_name_dirty"] = True
 
 
 class WsTicket(models.Model):

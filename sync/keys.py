@@ -8,6 +8,7 @@ import json
 from functools import lru_cache
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
@@ -40,14 +41,22 @@ def unwrap(user_id: int, wrapped: bytes | memoryview) -> bytes:
 
 def data_key(user_id: int, *, create: bool = False) -> bytes | None:
     """The user's unwrapped data key; created on the first write (`create=True`), which
-    runs under the user's sync-state lock, so two first writes cannot both create one."""
+    runs under the user's sync-state lock for pushes; a device registering at the same
+    time (its name is sealed too) may race it, and then both use the one that was stored."""
     row = DataKey.objects.filter(user_id=user_id).first()
     if row is not None:
         return unwrap(user_id, row.wrapped)
     if not create:
         return None
     key = crypto.new_data_key()
-    DataKey.objects.create(user_id=user_id, wrapped=keyring().wrap(key, owner=_owner(user_id)))
+    try:
+        with transaction.atomic():
+            DataKey.objects.create(
+                user_id=user_id, wrapped=keyring().wrap(key, owner=_owner(user_id))
+            )
+    except IntegrityError:
+        # Created meanwhile outside the lock (a device registered as the first push ran).
+        return unwrap(user_id, DataKey.objects.get(user_id=user_id).wrapped)
     return key
 
 

@@ -332,11 +332,10 @@ def conflict_detail(*, user: User, conflict_id: uuid.UUID) -> dict[str, Any]:
     key = keys.data_key(user.id)
     item.use_key(key)
     versions = [v for v in (conflict.base, conflict.server, conflict.incoming) if v is not None]
-    names = dict(
-        Device.objects.filter(id__in={v.device_id for v in versions if v.device_id}).values_list(
-            "id", "name"
-        )
-    )
+    names = {}
+    for device in Device.objects.filter(id__in={v.device_id for v in versions if v.device_id}):
+        device.use_key(key)  # device names are sealed under the same key
+        names[device.id] = device.name
 
     def side(version: Version | None) -> dict[str, Any] | None:
         if version is None:

@@ -860,8 +860,10 @@ def conflict_resolve(
 
 
 def _conflicted_copy(ctx: WriteContext, item: Item, version: Version) -> Item:
-    writer = Device.objects.filter(id=version.device_id).values_list("name", flat=True).first()
-    writer = writer or "unknown device"
+    device = Device.objects.filter(id=version.device_id).first()
+    if device is not None:
+        device.use_key(ctx.key)
+    writer = (device.name if device is not None else "") or "unknown device"
     name = (
         f"{version.name or item.name} (conflicted copy, {writer}, {version.modified_at:%Y-%m-%d})"
     )

@@ -271,7 +271,7 @@ def snapshot(alice) -> dict[str, Any]:
             key=str,
         ),
         "devices": sorted(
-            Device.objects.filter(user=alice).values_list("id", "name", "revoked_at", "token_hash"),
+            ((d.id, d.name, d.revoked_at, d.token_hash) for d in Device.objects.filter(user=alice)),
             key=str,
         ),
         "offers": sorted(

@@ -2,10 +2,9 @@
 PostgreSQL, the file itself on SQLite) after a user stored content, a handoff state and
 names, and the dump is searched for them.
 
-Content, handoff state, item names and content types are sealed (AES-GCM under the
-user's data key) and must not appear, nor a hash that would confirm a guessed content.
-Device names are still stored in the clear: that check is a strict xfail that passes
-the day they are sealed, and must then lose its mark."""
+Content, handoff state, item and device names and content types are sealed (AES-GCM
+under the user's data key) and must not appear, nor a hash that would confirm a guessed
+content."""
 
 from __future__ import annotations
 
@@ -82,14 +81,9 @@ def test_content_and_handoff_state_are_not_in_a_dump(dump):
     assert json.dumps(CONTENT).encode() not in dump
 
 
-@pytest.mark.parametrize("canary", [NAME, CONTENT_TYPE])
+@pytest.mark.parametrize("canary", [NAME, CONTENT_TYPE, DEVICE])
 def test_names_and_content_types_are_not_in_a_dump(dump, canary):
     assert canary.encode() not in dump
-
-
-@pytest.mark.xfail(strict=True, reason="device names are not sealed yet (docs/security.md)")
-def test_device_names_are_not_in_a_dump(dump):
-    assert DEVICE.encode() not in dump
 
 
 def test_a_dump_cannot_confirm_a_guessed_content(dump):

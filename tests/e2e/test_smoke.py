@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import PASSWORD
+from tests.live import start_live_server
 
 from .helpers import wait_for_app
 
@@ -73,17 +74,19 @@ def test_wrong_password_is_refused_on_the_login_page(user, new_context, shot, ch
 
 
 @pytest.fixture
-def throttled_user(make_user):
-    """An account of its own, so the sign-in limits this fills on the live server (which
-    lasts the session) never reach the other tests' users."""
-    return make_user("throttled@example.com")
+def own_server():
+    """A live server of its own: the sign-in limits a test fills there (per address, and
+    allauth's 30 sign-in attempts a minute from one address) never reach the session's
+    server that the other browser tests sign in through."""
+    server = start_live_server()
+    yield server
+    server.stop()
 
 
 def test_too_many_failures_answer_429_on_the_login_page(
-    throttled_user, new_context, shot, browser_log
+    user, own_server, new_context, shot, browser_log
 ):
-    user = throttled_user
-    page = new_context().new_page()
+    page = new_context(base_url=own_server.url).new_page()
     page.goto("/accounts/login/")
     for _ in range(10):
         page.get_by_label("Email").fill(user.email)

@@ -1,5 +1,5 @@
-"""Upgrading a database whose names, content types, hashes and push results were stored
-in the clear seals them all, and everything reads as before."""
+"""Upgrading a database whose names, content types, hashes, push results and device names
+were stored in the clear seals them all, and everything reads as before."""
 
 import hashlib
 import uuid
@@ -10,8 +10,8 @@ from django.db.migrations.executor import MigrationExecutor
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BEFORE = [("sync", "0001_initial")]
-AFTER = [("sync", "0003_sealed_push_results")]
+BEFORE = [("accounts", "0002_auditevent"), ("sync", "0001_initial")]
+AFTER = [("accounts", "0003_sealed_device_names"), ("sync", "0003_sealed_push_results")]
 
 
 def _migrate(targets):
@@ -21,12 +21,14 @@ def _migrate(targets):
     return executor.loader.project_state(targets).apps
 
 
-def test_upgrading_seals_plaintext_metadata_and_push_results(user, make_device):
+def test_upgrading_seals_plaintext_metadata_and_push_results(user):
     from sync import crypto, keys
 
-    device, _ = make_device(user)
     old = _migrate(BEFORE)
     try:
+        device = old.get_model("accounts", "Device").objects.create(
+            user_id=user.id, name="Anna's phone", kind="phone"
+        )
         key = crypto.new_data_key()
         old.get_model("sync", "DataKey").objects.create(
             user_id=user.id, wrapped=keys.keyring().wrap(key, owner=f"user:{user.id}")
@@ -82,3 +84,8 @@ def test_upgrading_seals_plaintext_metadata_and_push_results(user, make_device):
     assert keys.open_push_result(stored_key, user.id, record)["item"]["name"] == "Plans.txt"
     assert record.request_hash == keys.keyed_hash(stored_key, "ab" * 32)
     assert b"Plans.txt" not in bytes(item.meta) and b"Plans.txt" not in bytes(record.sealed_result)
+    from accounts.models import Device
+
+    phone = Device.objects.get(id=device.id)
+    assert phone.name == "Anna's phone"
+    assert b"Anna" not in bytes(phone.sealed_name)
