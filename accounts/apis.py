@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from cloudsaves.errors import InvalidCredentials, TooManyAttempts
 from sync import keys
+from sync.schemas import JSON_BODY, RETRY_AFTER, SIGNED_IN, SIGNED_IN_WRITE, errors
 
 from . import selectors, services
 from .adapter import retry_after
@@ -104,8 +105,14 @@ class TokenCreateApi(APIView):
             201: inline_serializer(
                 "TokenCreateOutput",
                 {"device": DeviceOutputSerializer(), "token": serializers.CharField()},
-            )
+            ),
+            **errors(
+                *JSON_BODY,
+                (401, "`invalid_credentials`: unknown email or wrong password, alike"),
+                429,
+            ),
         },
+        parameters=[RETRY_AFTER],
         auth=[],
     )
     def post(self, request: Request) -> Response:
@@ -145,7 +152,8 @@ class WsTicketApi(APIView):
             201: inline_serializer(
                 "WsTicket",
                 {"ticket": serializers.CharField(), "expires_in": serializers.IntegerField()},
-            )
+            ),
+            **errors(*SIGNED_IN_WRITE),
         },
     )
     def post(self, request: Request) -> Response:
@@ -156,13 +164,16 @@ class WsTicketApi(APIView):
 class DeviceListApi(APIView):
     @extend_schema(
         operation_id="devices_list",
-        responses=inline_serializer(
-            "DeviceList",
-            {
-                "results": DeviceOutputSerializer(many=True),
-                "next": serializers.CharField(allow_null=True),
-            },
-        ),
+        responses={
+            200: inline_serializer(
+                "DeviceList",
+                {
+                    "results": DeviceOutputSerializer(many=True),
+                    "next": serializers.CharField(allow_null=True),
+                },
+            ),
+            **errors(*SIGNED_IN),
+        },
     )
     def get(self, request: Request) -> Response:
         devices = list(selectors.device_list(user=request.user))
@@ -181,12 +192,15 @@ class DeviceDetailApi(APIView):
             [device], user=request.user, current_device_id=current_device(request).id
         )[0]
 
-    @extend_schema(responses=DeviceOutputSerializer)
+    @extend_schema(responses={200: DeviceOutputSerializer, **errors(*SIGNED_IN, 404)})
     def get(self, request: Request, device_id: uuid.UUID) -> Response:
         device = selectors.device_get(user=request.user, device_id=device_id)
         return Response(self._payload(request, device))
 
-    @extend_schema(request=UpdateSerializer, responses=DeviceOutputSerializer)
+    @extend_schema(
+        request=UpdateSerializer,
+        responses={200: DeviceOutputSerializer, **errors(*SIGNED_IN_WRITE, *JSON_BODY, 404)},
+    )
     def patch(self, request: Request, device_id: uuid.UUID) -> Response:
         body = self.UpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -196,7 +210,7 @@ class DeviceDetailApi(APIView):
         device = selectors.device_get(user=request.user, device_id=device_id)
         return Response(self._payload(request, device))
 
-    @extend_schema(request=None, responses={204: None})
+    @extend_schema(request=None, responses={204: None, **errors(*SIGNED_IN_WRITE, 404)})
     def delete(self, request: Request, device_id: uuid.UUID) -> Response:
         services.device_revoke(user=request.user, device_id=device_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -29,7 +29,7 @@ urlpatterns = [
     path("api/docs/", views.ApiDocsView.as_view(url_name="schema"), name="api-docs"),
     path("favicon.ico", views.favicon, name="favicon"),
     # Last: any other /api/ path answers the JSON error shape, even with DEBUG on.
-    re_path(r"^api/.*$", views.api_not_found, name="api-not-found"),
+    re_path(r"^api/[\s\S]*$", views.api_not_found, name="api-not-found"),
 ]
 
 handler400 = "cloudsaves.views.bad_request"

@@ -11,7 +11,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from sync.changes import MAX_VERSION
-from sync.schemas import ItemSerializer, ItemWithContentSerializer
+from sync.schemas import (
+    JSON_BODY,
+    SIGNED_IN,
+    SIGNED_IN_WRITE,
+    ItemSerializer,
+    ItemWithContentSerializer,
+    errors,
+)
 from sync.selectors import item_with_content
 
 from . import selectors, services
@@ -64,12 +71,33 @@ class SettingsSerializer(serializers.Serializer):
     handoff_mode = serializers.ChoiceField(choices=HandoffSettings.Mode.choices)
 
 
+# Accepting or declining an offer: one of the caller's, still pending, not expired.
+OFFER_ANSWER_ERRORS = errors(
+    *SIGNED_IN_WRITE,
+    404,
+    (409, "`not_pending`: the offer was answered or superseded"),
+    410,
+)
+
+
 def _offer(request: Request, offer: Offer) -> dict:
     return selectors.offer_dict(offer, viewer_id=request.auth.id)
 
 
 class ActivityApi(APIView):
-    @extend_schema(request=ActivityInputSerializer, responses=ActivitySerializer)
+    @extend_schema(
+        request=ActivityInputSerializer,
+        responses={
+            200: ActivitySerializer,
+            **errors(
+                *SIGNED_IN_WRITE,
+                *JSON_BODY,
+                (404, "`not_found`: no such item"),
+                (409, "`push_pending_first`: the item's head is newer than item_version"),
+                (413, "`too_large`: the body, or a state over 4 KiB"),
+            ),
+        },
+    )
     def put(self, request: Request) -> Response:
         body = ActivityInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -82,7 +110,7 @@ class ActivityApi(APIView):
         )
         return Response(selectors.activity_dict(activity))
 
-    @extend_schema(request=None, responses={204: None})
+    @extend_schema(request=None, responses={204: None, **errors(*SIGNED_IN_WRITE)})
     def delete(self, request: Request) -> Response:
         services.activity_clear(user=request.user, device=request.auth)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -91,7 +119,11 @@ class ActivityApi(APIView):
 class ActiveApi(APIView):
     @extend_schema(
         request=None,
-        responses={200: OfferSerializer, 204: OpenApiResponse(description="nothing to continue")},
+        responses={
+            200: OfferSerializer,
+            204: OpenApiResponse(description="nothing to continue"),
+            **errors(*SIGNED_IN_WRITE),
+        },
     )
     def post(self, request: Request) -> Response:
         offer = services.device_active(user=request.user, device=request.auth)
@@ -104,7 +136,18 @@ class SendApi(APIView):
     class InputSerializer(serializers.Serializer):
         device_id = serializers.UUIDField()
 
-    @extend_schema(request=InputSerializer, responses={201: OfferSerializer})
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            201: OfferSerializer,
+            **errors(
+                *SIGNED_IN_WRITE,
+                *JSON_BODY,
+                (404, "`not_found`: no such device"),
+                (409, "`handoff_off`, or `no_activity` to send"),
+            ),
+        },
+    )
     def post(self, request: Request) -> Response:
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -117,14 +160,14 @@ class SendApi(APIView):
 
 
 class OfferListApi(APIView):
-    @extend_schema(responses=OfferListSerializer)
+    @extend_schema(responses={200: OfferListSerializer, **errors(*SIGNED_IN)})
     def get(self, request: Request) -> Response:
         offers = selectors.pending_offers(user=request.user, device=request.auth)
         return Response({"results": [_offer(request, o) for o in offers], "next": None})
 
 
 class OfferAcceptApi(APIView):
-    @extend_schema(request=None, responses=AcceptSerializer)
+    @extend_schema(request=None, responses={200: AcceptSerializer, **OFFER_ANSWER_ERRORS})
     def post(self, request: Request, offer_id: uuid.UUID) -> Response:
         offer = services.offer_accept(user=request.user, device=request.auth, offer_id=offer_id)
         payload = _offer(request, offer)
@@ -134,18 +177,21 @@ class OfferAcceptApi(APIView):
 
 
 class OfferDeclineApi(APIView):
-    @extend_schema(request=None, responses=OfferSerializer)
+    @extend_schema(request=None, responses={200: OfferSerializer, **OFFER_ANSWER_ERRORS})
     def post(self, request: Request, offer_id: uuid.UUID) -> Response:
         offer = services.offer_decline(user=request.user, device=request.auth, offer_id=offer_id)
         return Response(_offer(request, offer))
 
 
 class SettingsApi(APIView):
-    @extend_schema(responses=SettingsSerializer)
+    @extend_schema(responses={200: SettingsSerializer, **errors(*SIGNED_IN)})
     def get(self, request: Request) -> Response:
         return Response({"handoff_mode": services.handoff_mode(request.user)})
 
-    @extend_schema(request=SettingsSerializer, responses=SettingsSerializer)
+    @extend_schema(
+        request=SettingsSerializer,
+        responses={200: SettingsSerializer, **errors(*SIGNED_IN_WRITE, *JSON_BODY)},
+    )
     def patch(self, request: Request) -> Response:
         body = SettingsSerializer(data=request.data)
         body.is_valid(raise_exception=True)

@@ -10,7 +10,7 @@ from typing import Any
 from django.http import HttpResponse
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -24,7 +24,13 @@ from . import keys, schemas, selectors, services
 from .changes import MAX_VERSION, Rejected, encode_cursor, header_safe, item_dict, valid_text
 from .models import Conflict, Item
 
-RESULT_RESPONSES = {200: schemas.ResultSerializer, 409: schemas.ResultSerializer}
+RESULT_RESPONSES = {
+    200: schemas.ResultSerializer,
+    409: OpenApiResponse(schemas.ResultSerializer, description="a conflict: the Result"),
+}
+# An edit of an item: push semantics with base_version, strict with If-Match, and a
+# rejected change as the error shape (its Result under `details.result`).
+ITEM_EDIT_ERRORS = schemas.errors(*schemas.SIGNED_IN_WRITE, *schemas.JSON_BODY, 404, 412, 428)
 REJECTED_STATUS = {"invalid": 400, "bad_base_version": 400, "too_large": 413, "not_found": 404}
 
 
@@ -97,7 +103,17 @@ def _result_response(result: dict[str, Any]) -> Response:
 
 
 class PushApi(APIView):
-    @extend_schema(request=schemas.PushInputSerializer, responses=schemas.PushOutputSerializer)
+    @extend_schema(
+        request=schemas.PushInputSerializer,
+        responses={
+            200: schemas.PushOutputSerializer,
+            **schemas.errors(
+                *schemas.SIGNED_IN_WRITE,
+                *schemas.JSON_BODY,
+                (413, "`too_large`, or `too_many_changes` over `max_batch_changes`"),
+            ),
+        },
+    )
     def post(self, request: Request) -> Response:
         body = _body(request)
         changes = body.get("changes")
@@ -115,7 +131,14 @@ class ChangesApi(APIView):
             OpenApiParameter("since", str, description="cursor; empty to start from scratch"),
             OpenApiParameter("limit", int, description="1..1000, default 500"),
         ],
-        responses=schemas.ChangesOutputSerializer,
+        responses={
+            200: schemas.ChangesOutputSerializer,
+            **schemas.errors(
+                (400, "`bad_cursor`, or `invalid` for a limit out of range"),
+                *schemas.SIGNED_IN,
+                (409, "`resync_required`: pull from scratch"),
+            ),
+        },
     )
     def get(self, request: Request) -> Response:
         limit = _int(request.query_params.get("limit", 500), "limit", low=1, high=1000)
@@ -129,7 +152,14 @@ class ChangesApi(APIView):
 class StatusApi(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("since", str)],
-        responses=schemas.SyncStatusSerializer,
+        responses={
+            200: schemas.SyncStatusSerializer,
+            **schemas.errors(
+                (400, "`bad_cursor`"),
+                *schemas.SIGNED_IN,
+                (409, "`resync_required`: pull from scratch"),
+            ),
+        },
     )
     def get(self, request: Request) -> Response:
         return Response(
@@ -172,7 +202,7 @@ class ItemListApi(APIView):
             OpenApiParameter("limit", int),
             OpenApiParameter("offset", int),
         ],
-        responses=schemas.ItemListSerializer,
+        responses={200: schemas.ItemListSerializer, **schemas.errors(400, *schemas.SIGNED_IN)},
         operation_id="items_list",
     )
     def get(self, request: Request) -> Response:
@@ -216,7 +246,14 @@ class ItemListApi(APIView):
                 "required": ["file"],
             },
         },
-        responses={201: schemas.ItemSerializer},
+        responses={
+            201: schemas.ItemSerializer,
+            **schemas.errors(
+                *schemas.SIGNED_IN_WRITE,
+                *schemas.JSON_BODY,
+                (409, "`exists`: an item with this id exists"),
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
         data = None
@@ -264,7 +301,12 @@ class ItemListApi(APIView):
 
 
 class ItemDetailApi(APIView):
-    @extend_schema(responses=schemas.ItemWithContentSerializer)
+    @extend_schema(
+        responses={
+            200: schemas.ItemWithContentSerializer,
+            **schemas.errors(*schemas.SIGNED_IN, 404),
+        }
+    )
     def get(self, request: Request, item_id: uuid.UUID) -> Response:
         data = selectors.item_with_content(user=request.user, item_id=item_id)
         return Response(data, headers={"ETag": f'"v{data["version"]}"'})
@@ -283,18 +325,22 @@ class ItemDetailApi(APIView):
         )
         return _result_response(result)
 
-    @extend_schema(request=schemas.ItemWriteSerializer, responses=RESULT_RESPONSES)
+    @extend_schema(
+        request=schemas.ItemWriteSerializer, responses={**RESULT_RESPONSES, **ITEM_EDIT_ERRORS}
+    )
     def put(self, request: Request, item_id: uuid.UUID) -> Response:
         return self._write(request, item_id, partial=False)
 
-    @extend_schema(request=schemas.ItemWriteSerializer, responses=RESULT_RESPONSES)
+    @extend_schema(
+        request=schemas.ItemWriteSerializer, responses={**RESULT_RESPONSES, **ITEM_EDIT_ERRORS}
+    )
     def patch(self, request: Request, item_id: uuid.UUID) -> Response:
         return self._write(request, item_id, partial=True)
 
     @extend_schema(
         parameters=[OpenApiParameter("base_version", int)],
         request=None,
-        responses=RESULT_RESPONSES,
+        responses={**RESULT_RESPONSES, **ITEM_EDIT_ERRORS},
     )
     def delete(self, request: Request, item_id: uuid.UUID) -> Response:
         if_match = _if_match(request)
@@ -329,7 +375,12 @@ def raw_content_response(item: Item, version, content: bytes) -> HttpResponse:
 class ItemContentApi(APIView):
     parser_classes: list = []
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            **schemas.errors(*schemas.SIGNED_IN, (404, "`not_found`, or `deleted`")),
+        }
+    )
     def get(self, request: Request, item_id: uuid.UUID) -> HttpResponse:
         item = selectors.item_get(user=request.user, item_id=item_id)
         if item.deleted:
@@ -340,7 +391,10 @@ class ItemContentApi(APIView):
     @extend_schema(
         request={"application/octet-stream": OpenApiTypes.BINARY},
         parameters=[OpenApiParameter("X-Base-Version", int, OpenApiParameter.HEADER)],
-        responses=RESULT_RESPONSES,
+        responses={
+            **RESULT_RESPONSES,
+            **schemas.errors(*schemas.SIGNED_IN_WRITE, 400, 404, 412, 413, 428),
+        },
     )
     def put(self, request: Request, item_id: uuid.UUID) -> Response:
         if_match = _if_match(request)
@@ -370,7 +424,18 @@ class ItemContentApi(APIView):
 
 
 class ItemRestoreApi(APIView):
-    @extend_schema(request=schemas.RestoreInputSerializer, responses=schemas.ResultSerializer)
+    @extend_schema(
+        request=schemas.RestoreInputSerializer,
+        responses={
+            200: schemas.ResultSerializer,
+            **schemas.errors(
+                *schemas.SIGNED_IN_WRITE,
+                *schemas.JSON_BODY,
+                404,
+                (409, "`stale`: base_version is no longer the head"),
+            ),
+        },
+    )
     def post(self, request: Request, item_id: uuid.UUID) -> Response:
         body = schemas.RestoreInputSerializer(data=_body(request))
         body.is_valid(raise_exception=True)
@@ -381,14 +446,25 @@ class ItemRestoreApi(APIView):
 
 
 class VersionListApi(APIView):
-    @extend_schema(responses=schemas.VersionListSerializer, operation_id="items_versions_list")
+    @extend_schema(
+        responses={
+            200: schemas.VersionListSerializer,
+            **schemas.errors(*schemas.SIGNED_IN, 404),
+        },
+        operation_id="items_versions_list",
+    )
     def get(self, request: Request, item_id: uuid.UUID) -> Response:
         versions = selectors.version_list(user=request.user, item_id=item_id)
         return Response({"results": [selectors.version_dict(v) for v in versions], "next": None})
 
 
 class VersionDetailApi(APIView):
-    @extend_schema(responses=schemas.VersionWithContentSerializer)
+    @extend_schema(
+        responses={
+            200: schemas.VersionWithContentSerializer,
+            **schemas.errors(*schemas.SIGNED_IN, 404),
+        }
+    )
     def get(self, request: Request, item_id: uuid.UUID, number: int) -> Response:
         item, version = selectors.version_get(user=request.user, item_id=item_id, number=number)
         return Response(
@@ -399,7 +475,12 @@ class VersionDetailApi(APIView):
 
 
 class VersionContentApi(APIView):
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            **schemas.errors(*schemas.SIGNED_IN, 404),
+        }
+    )
     def get(self, request: Request, item_id: uuid.UUID, number: int) -> HttpResponse:
         item, version = selectors.version_get(user=request.user, item_id=item_id, number=number)
         content = selectors.version_content(user=request.user, item=item, version=version)
@@ -412,7 +493,10 @@ class VersionContentApi(APIView):
 class ConflictListApi(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("status", str, enum=Conflict.Status.values)],
-        responses=schemas.ConflictListSerializer,
+        responses={
+            200: schemas.ConflictListSerializer,
+            **schemas.errors(400, *schemas.SIGNED_IN),
+        },
         operation_id="conflicts_list",
     )
     def get(self, request: Request) -> Response:
@@ -426,7 +510,12 @@ class ConflictListApi(APIView):
 
 
 class ConflictDetailApi(APIView):
-    @extend_schema(responses=schemas.ConflictDetailSerializer)
+    @extend_schema(
+        responses={
+            200: schemas.ConflictDetailSerializer,
+            **schemas.errors(*schemas.SIGNED_IN, 404),
+        }
+    )
     def get(self, request: Request, conflict_id: uuid.UUID) -> Response:
         return Response(selectors.conflict_detail(user=request.user, conflict_id=conflict_id))
 
@@ -436,7 +525,15 @@ class ConflictResolveApi(APIView):
         request=schemas.ResolveInputSerializer,
         # A resolve never ends in a new conflict: its 409 is the item having moved on
         # (`stale`) or the conflict being resolved already (`already_resolved`).
-        responses={200: schemas.ResultSerializer, 409: schemas.ErrorSerializer},
+        responses={
+            200: schemas.ResultSerializer,
+            **schemas.errors(
+                *schemas.SIGNED_IN_WRITE,
+                *schemas.JSON_BODY,
+                404,
+                (409, "`stale` or `already_resolved`"),
+            ),
+        },
     )
     def post(self, request: Request, conflict_id: uuid.UUID) -> Response:
         body = schemas.ResolveInputSerializer(data=_body(request))

@@ -3,6 +3,8 @@ their payloads directly (see sync.changes and sync.selectors) for speed; these c
 the schema's description of the same shapes, checked against real responses in
 tests/test_schema.py."""
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
 from .changes import MAX_VERSION
@@ -46,6 +48,49 @@ class ErrorSerializer(serializers.Serializer):
     """Every error the API answers: `{"error": {"code", "message", "details"}}`."""
 
     error = ErrorBodySerializer()
+
+
+# What each error status means wherever it is answered (the codes are in docs/api.md).
+ERROR_MEANINGS = {
+    400: "`invalid` (per-field messages under `details.fields`) or `malformed_request`",
+    401: "`not_authenticated`, or `device_revoked` for a browser whose device was revoked",
+    403: "`permission_denied`: a browser session's unsafe request without its CSRF token",
+    404: "`not_found`: no such id among the caller's own",
+    410: "`expired`",
+    412: "`precondition_failed`: If-Match names another version than the head",
+    413: "`too_large`: the body is over `max_request_bytes` (or content over `max_item_bytes`)",
+    415: "`unsupported_media_type`",
+    428: '`precondition_required`: name the version edited (If-Match: "v<n>" or base_version)',
+    429: "`too_many_attempts`: wait `Retry-After` seconds",
+}
+
+
+def errors(*statuses: int | tuple[int, str]) -> dict[int, OpenApiResponse]:
+    """Error responses for `@extend_schema(responses=...)`, all in the `Error` shape: each
+    status alone takes its meaning from ERROR_MEANINGS, `(status, "...")` says its own
+    (409 always does: its meaning depends on the operation)."""
+    responses = {}
+    for entry in statuses:
+        status, meaning = entry if isinstance(entry, tuple) else (entry, ERROR_MEANINGS[entry])
+        responses[status] = OpenApiResponse(ErrorSerializer, description=meaning)
+    return responses
+
+
+# Every operation a signed-in device may call.
+SIGNED_IN = (401,)
+# ...that changes something: a browser session also needs its CSRF token.
+SIGNED_IN_WRITE = (401, 403)
+# ...that reads a JSON body: not JSON, not parsable, or too large.
+JSON_BODY = (400, 413, 415)
+
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After",
+    OpenApiTypes.INT,
+    OpenApiParameter.HEADER,
+    required=True,
+    response=[429],
+    description="seconds until another attempt is counted",
+)
 
 
 class ResultSerializer(serializers.Serializer):

@@ -158,7 +158,12 @@ def test_multipart_without_a_boundary_is_a_400_with_the_error_shape(auth_api):
 
 @pytest.mark.parametrize(
     "path",
-    ["/api/v1/nothing-here", "/api/v1/items/not-a-uuid/", "/api/v1/items/{id}/versions/-1/"],
+    [
+        "/api/v1/nothing-here",
+        "/api/v1/items/not-a-uuid/",
+        "/api/v1/items/{id}/versions/-1/",
+        "/api/v1/devices/line%0Abreak/",
+    ],
 )
 def test_unknown_api_paths_answer_the_error_shape(auth_api, path):
     response = auth_api.get(path.format(id=uuid.uuid4()))
