@@ -843,7 +843,7 @@ MATRIX: dict[str, dict[str, list[Call]]] = {
     "api/v1/schema/": {"GET": [Call("GET", "/api/v1/schema/", 200)]},
     "api/docs/": {"GET": [Call("GET", "/api/docs/", 200)]},
     # The catch-all: any other /api/ path, whatever ids it carries.
-    "^api/.*$": {
+    r"^api/[\s\S]*$": {
         "GET": [
             nf("GET", "/api/v1/items/{text}/nope"),
             nf("GET", "/api/v1/handoff/offers/{offer}/"),
