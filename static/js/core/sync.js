@@ -6,6 +6,9 @@
 // pending and pulls from the cursor, and a lost message only delays a change.
 import { api, ApiError, NetworkError, postWithProgress } from "./api.js";
 import { openStore } from "./store.js";
+// jsdiff carries local edits over a newer head. It is part of the module graph, so it is
+// there whenever the app is, even if the network goes away right after the page opened.
+import { applyPatch, structuredPatch } from "../../vendor/diff-8.0.2/index.js";
 
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 30000;
@@ -32,19 +35,11 @@ async function sha256Hex(data) {
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-// jsdiff, loaded after the page has started (it is only needed to carry edits over).
-let diffModule = null;
-function loadDiff() {
-  diffModule = diffModule || import("../../vendor/diff-8.0.2/index.js");
-  return diffModule;
-}
-
 // A function that makes the edits that turned `from` into `to` to `onto` instead, or
 // returns null when they do not apply exactly (jsdiff's patch, with one line of context
 // to anchor each change and no fuzz: a line the other side also changed makes it fail,
 // never a guess). Synchronous once made, so it can run inside an IndexedDB transaction.
 export async function editCarrier() {
-  const { applyPatch, structuredPatch } = await loadDiff();
   return (from, to, onto) => {
     if (from === to) return onto;
     const carried = applyPatch(onto, structuredPatch("", "", from, to, "", "", { context: 1 }));
@@ -133,7 +128,6 @@ export class SyncClient extends EventTarget {
       this.store.getMeta("device"),
       this.store.getMeta("info"),
     ]);
-    loadDiff().catch(() => {}); // warm, off the page's critical path
     // Tabs of this browser share the store: each tells the others what it changed there.
     if ("BroadcastChannel" in window) {
       this.tabs = new BroadcastChannel(`cloudsaves-${this.userId}`);
