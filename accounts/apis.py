@@ -14,8 +14,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cloudsaves.errors import InvalidCredentials, TooManyAttempts
+from cloudsaves.paging import Page
 from sync import keys
-from sync.schemas import JSON_BODY, RETRY_AFTER, SIGNED_IN, SIGNED_IN_WRITE, errors
+from sync.schemas import (
+    JSON_BODY,
+    RETRY_AFTER,
+    SIGNED_IN,
+    SIGNED_IN_WRITE,
+    errors,
+    page_parameters,
+)
 
 from . import selectors, services
 from .adapter import retry_after
@@ -24,16 +32,24 @@ from .audit import audit_record
 from .models import Device
 
 
-class DeviceOutputSerializer(serializers.Serializer):
+class DeviceActivitySerializer(serializers.Serializer):
+    """What a device has open now, as the handoff app publishes it."""
+
+    item_id = serializers.UUIDField()
+    item_name = serializers.CharField()
+    updated_at = serializers.DateTimeField()
+
+
+class DeviceSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     name = serializers.CharField()
-    kind = serializers.CharField()
-    platform = serializers.CharField()
+    kind = serializers.ChoiceField(choices=Device.Kind.choices)
+    platform = serializers.CharField(allow_blank=True)
     created_at = serializers.DateTimeField()
     last_seen_at = serializers.DateTimeField(allow_null=True)
     online = serializers.BooleanField()
-    current = serializers.BooleanField()
-    activity = serializers.DictField(allow_null=True)
+    current = serializers.BooleanField(help_text="the device making this request")
+    activity = DeviceActivitySerializer(allow_null=True, help_text="null: nothing open")
 
 
 def device_payload(
@@ -51,7 +67,7 @@ def device_payload(
         "activity": None,
     }
     data.update(extras or {})
-    return DeviceOutputSerializer(data).data
+    return DeviceSerializer(data).data
 
 
 def devices_payload(devices: list[Device], *, user, current_device_id) -> list[dict]:
@@ -76,35 +92,31 @@ class TokenCreateApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    class DeviceInputSerializer(serializers.Serializer):
+    class NewDeviceSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100)
         kind = serializers.ChoiceField(choices=Device.Kind.choices)
         platform = serializers.CharField(max_length=100, required=False, allow_blank=True)
 
-    class InputSerializer(serializers.Serializer):
+    class CredentialsSerializer(serializers.Serializer):
         email = serializers.EmailField(max_length=254)
         password = serializers.CharField(max_length=4096, trim_whitespace=False)
 
     @extend_schema(
         request=inline_serializer(
-            "TokenCreateInput",
+            "TokenRequest",
             {
-                "email": serializers.EmailField(),
-                "password": serializers.CharField(),
-                "device": inline_serializer(
-                    "TokenDeviceInput",
-                    {
-                        "name": serializers.CharField(),
-                        "kind": serializers.ChoiceField(choices=Device.Kind.choices),
-                        "platform": serializers.CharField(required=False),
-                    },
-                ),
+                "email": serializers.EmailField(max_length=254),
+                "password": serializers.CharField(max_length=4096),
+                "device": NewDeviceSerializer(),
             },
         ),
         responses={
             201: inline_serializer(
-                "TokenCreateOutput",
-                {"device": DeviceOutputSerializer(), "token": serializers.CharField()},
+                "TokenResponse",
+                {
+                    "device": DeviceSerializer(),
+                    "token": serializers.CharField(help_text="send as Authorization: Bearer"),
+                },
             ),
             **errors(
                 *JSON_BODY,
@@ -117,9 +129,9 @@ class TokenCreateApi(APIView):
     )
     def post(self, request: Request) -> Response:
         data = request.data if isinstance(request.data, dict) else {}
-        credentials = self.InputSerializer(data=data)
+        credentials = self.CredentialsSerializer(data=data)
         credentials.is_valid(raise_exception=True)
-        device_input = self.DeviceInputSerializer(data=data.get("device"))
+        device_input = self.NewDeviceSerializer(data=data.get("device"))
         if not device_input.is_valid():
             raise serializers.ValidationError({"device": device_input.errors})
         email = credentials.validated_data["email"].lower()
@@ -162,29 +174,32 @@ class WsTicketApi(APIView):
 
 
 class DeviceListApi(APIView):
+    operation_kind = "list"
+
     @extend_schema(
-        operation_id="devices_list",
+        parameters=page_parameters(default=100, maximum=500),
         responses={
             200: inline_serializer(
                 "DeviceList",
                 {
-                    "results": DeviceOutputSerializer(many=True),
-                    "next": serializers.CharField(allow_null=True),
+                    "results": DeviceSerializer(many=True),
+                    "next": serializers.URLField(allow_null=True),
                 },
             ),
-            **errors(*SIGNED_IN),
+            **errors(400, *SIGNED_IN),
         },
     )
     def get(self, request: Request) -> Response:
-        devices = list(selectors.device_list(user=request.user))
+        page = Page(request, default=100, maximum=500)
+        devices = list(selectors.device_list(user=request.user)[page.window])
         results = devices_payload(
             devices, user=request.user, current_device_id=current_device(request).id
         )
-        return Response({"results": results, "next": None})
+        return Response(page.body(results))
 
 
 class DeviceDetailApi(APIView):
-    class UpdateSerializer(serializers.Serializer):
+    class DeviceUpdateSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100)
 
     def _payload(self, request: Request, device: Device) -> dict:
@@ -192,17 +207,17 @@ class DeviceDetailApi(APIView):
             [device], user=request.user, current_device_id=current_device(request).id
         )[0]
 
-    @extend_schema(responses={200: DeviceOutputSerializer, **errors(*SIGNED_IN, 404)})
+    @extend_schema(responses={200: DeviceSerializer, **errors(*SIGNED_IN, 404)})
     def get(self, request: Request, device_id: uuid.UUID) -> Response:
         device = selectors.device_get(user=request.user, device_id=device_id)
         return Response(self._payload(request, device))
 
     @extend_schema(
-        request=UpdateSerializer,
-        responses={200: DeviceOutputSerializer, **errors(*SIGNED_IN_WRITE, *JSON_BODY, 404)},
+        request=DeviceUpdateSerializer,
+        responses={200: DeviceSerializer, **errors(*SIGNED_IN_WRITE, *JSON_BODY, 404)},
     )
     def patch(self, request: Request, device_id: uuid.UUID) -> Response:
-        body = self.UpdateSerializer(data=request.data)
+        body = self.DeviceUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         services.device_rename(
             user=request.user, device_id=device_id, name=body.validated_data["name"]

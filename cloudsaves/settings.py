@@ -349,14 +349,22 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["cloudsaves.renderers.OrjsonRenderer"],
     "DEFAULT_PARSER_CLASSES": ["cloudsaves.parsers.BoundedJSONParser"],
     "EXCEPTION_HANDLER": "cloudsaves.exceptions.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "cloudsaves.openapi.ApiSchema",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Cloud-Saves API",
     "DESCRIPTION": "Sync protocol v1: devices, items, changes, conflicts and handoff.",
     "VERSION": "1",
+    # 3.1: a nullable object or enum is `oneOf: [it, {type: 'null'}]`, which generators
+    # read as an optional type; 3.0's `nullable` beside an `allOf` is not valid null.
+    "OAS_VERSION": "3.1.0",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "cloudsaves.openapi.postprocess",
+    ],
     # The docs page's assets are served by this instance, never from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

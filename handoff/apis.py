@@ -10,6 +10,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.apis import DeviceSerializer
+from cloudsaves.paging import Page
 from sync.changes import MAX_VERSION
 from sync.schemas import (
     JSON_BODY,
@@ -18,6 +20,7 @@ from sync.schemas import (
     ItemSerializer,
     ItemWithContentSerializer,
     errors,
+    page_parameters,
 )
 from sync.selectors import item_with_content
 
@@ -29,12 +32,12 @@ class OfferSerializer(serializers.Serializer):
     """Schema of the Offer object (payloads are built in handoff.selectors)."""
 
     id = serializers.UUIDField()
-    source_device = serializers.DictField()
-    target_device = serializers.DictField()
+    source_device = DeviceSerializer(help_text="where the user was")
+    target_device = DeviceSerializer(help_text="where the user continues")
     item = ItemSerializer()
     item_version = serializers.IntegerField()
-    state = serializers.DictField()
-    cursor = serializers.CharField()
+    state = serializers.DictField(help_text="the app's own place in the item: caret, scroll...")
+    cursor = serializers.CharField(help_text="pull up to here before opening the item")
     origin = serializers.ChoiceField(choices=Offer.Origin.choices)
     status = serializers.ChoiceField(choices=Offer.Status.choices)
     handoff_mode = serializers.ChoiceField(choices=HandoffSettings.Mode.choices)
@@ -47,7 +50,7 @@ class OfferListSerializer(serializers.Serializer):
     next = serializers.URLField(allow_null=True)
 
 
-class AcceptSerializer(serializers.Serializer):
+class OfferAcceptedSerializer(serializers.Serializer):
     offer = OfferSerializer()
     item = ItemWithContentSerializer()
     state = serializers.DictField()
@@ -117,6 +120,8 @@ class ActivityApi(APIView):
 
 
 class ActiveApi(APIView):
+    operation_kind = "action"
+
     @extend_schema(
         request=None,
         responses={
@@ -133,11 +138,13 @@ class ActiveApi(APIView):
 
 
 class SendApi(APIView):
-    class InputSerializer(serializers.Serializer):
-        device_id = serializers.UUIDField()
+    operation_kind = "action"
+
+    class HandoffSendSerializer(serializers.Serializer):
+        device_id = serializers.UUIDField(help_text="the device to continue on")
 
     @extend_schema(
-        request=InputSerializer,
+        request=HandoffSendSerializer,
         responses={
             201: OfferSerializer,
             **errors(
@@ -149,7 +156,7 @@ class SendApi(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        body = self.InputSerializer(data=request.data)
+        body = self.HandoffSendSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         offer = services.offer_send(
             user=request.user,
@@ -160,14 +167,23 @@ class SendApi(APIView):
 
 
 class OfferListApi(APIView):
-    @extend_schema(responses={200: OfferListSerializer, **errors(*SIGNED_IN)})
+    operation_kind = "list"
+
+    @extend_schema(
+        parameters=page_parameters(default=100, maximum=500),
+        responses={200: OfferListSerializer, **errors(400, *SIGNED_IN)},
+    )
     def get(self, request: Request) -> Response:
-        offers = selectors.pending_offers(user=request.user, device=request.auth)
-        return Response({"results": [_offer(request, o) for o in offers], "next": None})
+        """The offers waiting for this device to answer, newest first."""
+        page = Page(request, default=100, maximum=500)
+        offers = selectors.pending_offers(user=request.user, device=request.auth)[page.window]
+        return Response(page.body(offers, lambda offer: _offer(request, offer)))
 
 
 class OfferAcceptApi(APIView):
-    @extend_schema(request=None, responses={200: AcceptSerializer, **OFFER_ANSWER_ERRORS})
+    operation_kind = "action"
+
+    @extend_schema(request=None, responses={200: OfferAcceptedSerializer, **OFFER_ANSWER_ERRORS})
     def post(self, request: Request, offer_id: uuid.UUID) -> Response:
         offer = services.offer_accept(user=request.user, device=request.auth, offer_id=offer_id)
         payload = _offer(request, offer)
@@ -177,6 +193,8 @@ class OfferAcceptApi(APIView):
 
 
 class OfferDeclineApi(APIView):
+    operation_kind = "action"
+
     @extend_schema(request=None, responses={200: OfferSerializer, **OFFER_ANSWER_ERRORS})
     def post(self, request: Request, offer_id: uuid.UUID) -> Response:
         offer = services.offer_decline(user=request.user, device=request.auth, offer_id=offer_id)

@@ -12,12 +12,16 @@ from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import NotAcceptable
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cloudsaves.errors import ApplicationError, InvalidInput
+from cloudsaves.paging import Page
+from cloudsaves.paging import bounded_int as _int
 from cloudsaves.parsers import BoundedJSONParser
 
 from . import keys, schemas, selectors, services
@@ -25,32 +29,33 @@ from .changes import MAX_VERSION, Rejected, encode_cursor, header_safe, item_dic
 from .models import Conflict, Item
 
 RESULT_RESPONSES = {
-    200: schemas.ResultSerializer,
-    409: OpenApiResponse(schemas.ResultSerializer, description="a conflict: the Result"),
+    200: schemas.ChangeResultSerializer,
+    409: OpenApiResponse(schemas.ChangeResultSerializer, description="a conflict: the Result"),
 }
 # An edit of an item: push semantics with base_version, strict with If-Match, and a
 # rejected change as the error shape (its Result under `details.result`).
 ITEM_EDIT_ERRORS = schemas.errors(*schemas.SIGNED_IN_WRITE, *schemas.JSON_BODY, 404, 412, 428)
+# An edit of one item names the version it started from and answers the new head's ETag.
+EDIT_HEADERS = [schemas.IF_MATCH, schemas.etag(200, 409)]
 REJECTED_STATUS = {"invalid": 400, "bad_base_version": 400, "too_large": 413, "not_found": 404}
+
+
+class AnyAcceptNegotiation(DefaultContentNegotiation):
+    """Raw content answers in the item's own type whatever Accept asks (generated clients
+    send the schema's `application/octet-stream`, browsers `*/*`); only errors go through
+    a renderer, and those are JSON."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except NotAcceptable:
+            return renderers[0], renderers[0].media_type
 
 
 class PreconditionRequired(ApplicationError):
     status_code = 428
     code = "precondition_required"
     default_message = 'Name the version you edited: If-Match: "v<version>" or base_version.'
-
-
-def _int(value: Any, name: str, *, low: int = 0, high: int | None = None) -> int:
-    if isinstance(value, bool):
-        raise InvalidInput(f"{name} must be an integer.")
-    try:
-        number = int(value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"{name} must be an integer.") from exc
-    if number < low or (high is not None and number > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise InvalidInput(f"{name} must be {bound}.")
-    return number
 
 
 _ETAG = re.compile(r'^\s*(?:W/)?"v(\d{1,10})"\s*$')
@@ -103,10 +108,12 @@ def _result_response(result: dict[str, Any]) -> Response:
 
 
 class PushApi(APIView):
+    operation_kind = "action"
+
     @extend_schema(
-        request=schemas.PushInputSerializer,
+        request=schemas.PushRequestSerializer,
         responses={
-            200: schemas.PushOutputSerializer,
+            200: schemas.PushResponseSerializer,
             **schemas.errors(
                 *schemas.SIGNED_IN_WRITE,
                 *schemas.JSON_BODY,
@@ -126,13 +133,21 @@ class PushApi(APIView):
 
 
 class ChangesApi(APIView):
+    operation_kind = "list"
+
     @extend_schema(
         parameters=[
-            OpenApiParameter("since", str, description="cursor; empty to start from scratch"),
-            OpenApiParameter("limit", int, description="1..1000, default 500"),
+            OpenApiParameter(
+                "since", str, description="the cursor of the last page; empty from scratch"
+            ),
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": 1000, "default": 500},
+                description="changes per page, 1..1000",
+            ),
         ],
         responses={
-            200: schemas.ChangesOutputSerializer,
+            200: schemas.ChangesPageSerializer,
             **schemas.errors(
                 (400, "`bad_cursor`, or `invalid` for a limit out of range"),
                 *schemas.SIGNED_IN,
@@ -192,18 +207,22 @@ def _flag(value: str | None, name: str) -> bool | None:
 
 class ItemListApi(APIView):
     parser_classes = [BoundedJSONParser, MultiPartParser]
+    operation_kind = "list"
 
     @extend_schema(
         parameters=[
             OpenApiParameter("kind", str, enum=["text", "binary"]),
-            OpenApiParameter("deleted", str, description="true, false (default) or all"),
+            OpenApiParameter(
+                "deleted",
+                str,
+                enum=["false", "true", "all"],
+                description="tombstones: without (default), only, or as well",
+            ),
             OpenApiParameter("has_conflict", bool),
-            OpenApiParameter("q", str, description="name contains"),
-            OpenApiParameter("limit", int),
-            OpenApiParameter("offset", int),
+            OpenApiParameter("q", str, description="name contains, ignoring case"),
+            *schemas.page_parameters(default=100, maximum=500),
         ],
         responses={200: schemas.ItemListSerializer, **schemas.errors(400, *schemas.SIGNED_IN)},
-        operation_id="items_list",
     )
     def get(self, request: Request) -> Response:
         params = request.query_params
@@ -211,24 +230,17 @@ class ItemListApi(APIView):
         if kind is not None and kind not in Item.Kind.values:
             raise InvalidInput("kind must be text or binary.")
         deleted = _flag(params.get("deleted", "false"), "deleted")
-        limit = _int(params.get("limit", 100), "limit", low=1, high=500)
-        offset = _int(params.get("offset", 0), "offset", high=10**9)
-        page = selectors.item_list(
+        page = Page(request, default=100, maximum=500)
+        rows = selectors.item_list(
             user=request.user,
             kind=kind,
             deleted=deleted,
             has_conflict=_flag(params.get("has_conflict"), "has_conflict"),
             q=valid_query(params.get("q")) or None,
-            offset=offset,
-            limit=limit + 1,
+            offset=page.offset,
+            limit=page.limit + 1,
         )
-        next_url = None
-        if len(page) > limit:
-            query = params.copy()
-            query["offset"] = str(offset + limit)
-            query["limit"] = str(limit)
-            next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
-        return Response({"results": [item_dict(i) for i in page[:limit]], "next": next_url})
+        return Response(page.body(rows, item_dict))
 
     @extend_schema(
         request={
@@ -246,6 +258,7 @@ class ItemListApi(APIView):
                 "required": ["file"],
             },
         },
+        parameters=[schemas.etag(201)],
         responses={
             201: schemas.ItemSerializer,
             **schemas.errors(
@@ -302,10 +315,11 @@ class ItemListApi(APIView):
 
 class ItemDetailApi(APIView):
     @extend_schema(
+        parameters=[schemas.etag(200)],
         responses={
             200: schemas.ItemWithContentSerializer,
             **schemas.errors(*schemas.SIGNED_IN, 404),
-        }
+        },
     )
     def get(self, request: Request, item_id: uuid.UUID) -> Response:
         data = selectors.item_with_content(user=request.user, item_id=item_id)
@@ -326,19 +340,30 @@ class ItemDetailApi(APIView):
         return _result_response(result)
 
     @extend_schema(
-        request=schemas.ItemWriteSerializer, responses={**RESULT_RESPONSES, **ITEM_EDIT_ERRORS}
+        parameters=EDIT_HEADERS,
+        request=schemas.ItemWriteSerializer,
+        responses={**RESULT_RESPONSES, **ITEM_EDIT_ERRORS},
     )
     def put(self, request: Request, item_id: uuid.UUID) -> Response:
         return self._write(request, item_id, partial=False)
 
     @extend_schema(
-        request=schemas.ItemWriteSerializer, responses={**RESULT_RESPONSES, **ITEM_EDIT_ERRORS}
+        parameters=EDIT_HEADERS,
+        request=schemas.ItemWriteSerializer,
+        responses={**RESULT_RESPONSES, **ITEM_EDIT_ERRORS},
     )
     def patch(self, request: Request, item_id: uuid.UUID) -> Response:
         return self._write(request, item_id, partial=True)
 
     @extend_schema(
-        parameters=[OpenApiParameter("base_version", int)],
+        parameters=[
+            *EDIT_HEADERS,
+            OpenApiParameter(
+                "base_version",
+                {"type": "integer", "minimum": 0, "maximum": MAX_VERSION},
+                description="push semantics, instead of If-Match",
+            ),
+        ],
         request=None,
         responses={**RESULT_RESPONSES, **ITEM_EDIT_ERRORS},
     )
@@ -374,12 +399,14 @@ def raw_content_response(item: Item, version, content: bytes) -> HttpResponse:
 
 class ItemContentApi(APIView):
     parser_classes: list = []
+    content_negotiation_class = AnyAcceptNegotiation
 
     @extend_schema(
+        parameters=[schemas.etag(200)],
         responses={
             (200, "application/octet-stream"): OpenApiTypes.BINARY,
             **schemas.errors(*schemas.SIGNED_IN, (404, "`not_found`, or `deleted`")),
-        }
+        },
     )
     def get(self, request: Request, item_id: uuid.UUID) -> HttpResponse:
         item = selectors.item_get(user=request.user, item_id=item_id)
@@ -390,7 +417,21 @@ class ItemContentApi(APIView):
 
     @extend_schema(
         request={"application/octet-stream": OpenApiTypes.BINARY},
-        parameters=[OpenApiParameter("X-Base-Version", int, OpenApiParameter.HEADER)],
+        parameters=[
+            *EDIT_HEADERS,
+            OpenApiParameter(
+                "X-Base-Version",
+                {"type": "integer", "minimum": 0, "maximum": MAX_VERSION},
+                OpenApiParameter.HEADER,
+                description="push semantics, instead of If-Match",
+            ),
+            OpenApiParameter(
+                "content_type",
+                {"type": "string", "maxLength": 255},
+                description="a new content type for the item; without it the item keeps "
+                "its own, whatever the upload's Content-Type header says",
+            ),
+        ],
         responses={
             **RESULT_RESPONSES,
             **schemas.errors(*schemas.SIGNED_IN_WRITE, 400, 404, 412, 413, 428),
@@ -406,9 +447,11 @@ class ItemContentApi(APIView):
         raw: dict[str, Any] = {"item_id": str(item_id), "op": "put"}
         if base_header is not None:
             raw["base_version"] = _int(base_header, "X-Base-Version", high=MAX_VERSION)
-        content_type = request.headers.get("Content-Type")
+        # The upload's own Content-Type only says how the body travels (generated clients
+        # always send application/octet-stream): the item's type changes when asked.
+        content_type = request.query_params.get("content_type")
         if content_type:
-            raw["content_type"] = content_type[:255]
+            raw["content_type"] = content_type
         data = None
         if item.kind == Item.Kind.TEXT:
             try:
@@ -424,10 +467,13 @@ class ItemContentApi(APIView):
 
 
 class ItemRestoreApi(APIView):
+    operation_kind = "action"
+
     @extend_schema(
+        parameters=[schemas.etag(200)],
         request=schemas.RestoreInputSerializer,
         responses={
-            200: schemas.ResultSerializer,
+            200: schemas.ChangeResultSerializer,
             **schemas.errors(
                 *schemas.SIGNED_IN_WRITE,
                 *schemas.JSON_BODY,
@@ -446,16 +492,19 @@ class ItemRestoreApi(APIView):
 
 
 class VersionListApi(APIView):
+    operation_kind = "list"
+
     @extend_schema(
+        parameters=schemas.page_parameters(default=100, maximum=500),
         responses={
             200: schemas.VersionListSerializer,
-            **schemas.errors(*schemas.SIGNED_IN, 404),
+            **schemas.errors(400, *schemas.SIGNED_IN, 404),
         },
-        operation_id="items_versions_list",
     )
     def get(self, request: Request, item_id: uuid.UUID) -> Response:
-        versions = selectors.version_list(user=request.user, item_id=item_id)
-        return Response({"results": [selectors.version_dict(v) for v in versions], "next": None})
+        page = Page(request, default=100, maximum=500)
+        versions = selectors.version_list(user=request.user, item_id=item_id, window=page.window)
+        return Response(page.body(versions, selectors.version_dict))
 
 
 class VersionDetailApi(APIView):
@@ -475,11 +524,14 @@ class VersionDetailApi(APIView):
 
 
 class VersionContentApi(APIView):
+    content_negotiation_class = AnyAcceptNegotiation
+
     @extend_schema(
+        parameters=[schemas.etag(200)],
         responses={
             (200, "application/octet-stream"): OpenApiTypes.BINARY,
             **schemas.errors(*schemas.SIGNED_IN, 404),
-        }
+        },
     )
     def get(self, request: Request, item_id: uuid.UUID, number: int) -> HttpResponse:
         item, version = selectors.version_get(user=request.user, item_id=item_id, number=number)
@@ -491,22 +543,27 @@ class VersionContentApi(APIView):
 
 
 class ConflictListApi(APIView):
+    operation_kind = "list"
+
     @extend_schema(
-        parameters=[OpenApiParameter("status", str, enum=Conflict.Status.values)],
+        parameters=[
+            OpenApiParameter("status", str, enum=Conflict.Status.values),
+            *schemas.page_parameters(default=100, maximum=500),
+        ],
         responses={
             200: schemas.ConflictListSerializer,
             **schemas.errors(400, *schemas.SIGNED_IN),
         },
-        operation_id="conflicts_list",
     )
     def get(self, request: Request) -> Response:
         status_filter = request.query_params.get("status") or None
         if status_filter is not None and status_filter not in Conflict.Status.values:
             raise InvalidInput("status must be open, auto_resolved or resolved.")
-        conflicts = selectors.conflict_list(user=request.user, status=status_filter)
-        return Response(
-            {"results": [selectors.conflict_summary(c) for c in conflicts], "next": None}
+        page = Page(request, default=100, maximum=500)
+        conflicts = selectors.conflict_list(
+            user=request.user, status=status_filter, window=page.window
         )
+        return Response(page.body(conflicts, selectors.conflict_summary))
 
 
 class ConflictDetailApi(APIView):
@@ -521,12 +578,15 @@ class ConflictDetailApi(APIView):
 
 
 class ConflictResolveApi(APIView):
+    operation_kind = "action"
+
     @extend_schema(
+        parameters=[schemas.etag(200)],
         request=schemas.ResolveInputSerializer,
         # A resolve never ends in a new conflict: its 409 is the item having moved on
         # (`stale`) or the conflict being resolved already (`already_resolved`).
         responses={
-            200: schemas.ResultSerializer,
+            200: schemas.ChangeResultSerializer,
             **schemas.errors(
                 *schemas.SIGNED_IN_WRITE,
                 *schemas.JSON_BODY,

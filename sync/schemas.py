@@ -35,16 +35,21 @@ class ItemWithContentSerializer(ItemSerializer):
     content_url = serializers.CharField(required=False, help_text="binary items, large")
 
 
-class ErrorDetailSerializer(serializers.Serializer):
+class ChangeErrorSerializer(serializers.Serializer):
+    """Why one change of a push was rejected."""
+
     code = serializers.CharField()
     message = serializers.CharField()
 
 
-class ErrorBodySerializer(ErrorDetailSerializer):
-    details = serializers.DictField(required=False)
+class ErrorBodySerializer(ChangeErrorSerializer):
+    details = serializers.DictField(
+        help_text="more about the error, e.g. `fields` (per-field messages), `retry_after`, "
+        "`result` (a rejected edit's ChangeResult); empty when there is nothing more"
+    )
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorResponseSerializer(serializers.Serializer):
     """Every error the API answers: `{"error": {"code", "message", "details"}}`."""
 
     error = ErrorBodySerializer()
@@ -66,13 +71,13 @@ ERROR_MEANINGS = {
 
 
 def errors(*statuses: int | tuple[int, str]) -> dict[int, OpenApiResponse]:
-    """Error responses for `@extend_schema(responses=...)`, all in the `Error` shape: each
+    """Error responses for `@extend_schema(responses=...)`, all in the `ErrorResponse` shape: each
     status alone takes its meaning from ERROR_MEANINGS, `(status, "...")` says its own
     (409 always does: its meaning depends on the operation)."""
     responses = {}
     for entry in statuses:
         status, meaning = entry if isinstance(entry, tuple) else (entry, ERROR_MEANINGS[entry])
-        responses[status] = OpenApiResponse(ErrorSerializer, description=meaning)
+        responses[status] = OpenApiResponse(ErrorResponseSerializer, description=meaning)
     return responses
 
 
@@ -92,13 +97,52 @@ RETRY_AFTER = OpenApiParameter(
     description="seconds until another attempt is counted",
 )
 
+# Strict edits of an item name the version they started from.
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    {"type": "string", "pattern": r'^(W/)?"v[0-9]{1,10}"$'},
+    OpenApiParameter.HEADER,
+    description='the ETag of the version edited, `"v<version>"`: 412 `precondition_failed` '
+    "if the head has moved on. Without it, send `base_version` (push semantics) or the "
+    "call is 428 `precondition_required`.",
+)
 
-class ResultSerializer(serializers.Serializer):
+
+def etag(*statuses: int) -> OpenApiParameter:
+    """The ETag response header: the item's head version after the call."""
+    return OpenApiParameter(
+        "ETag",
+        {"type": "string", "pattern": r'^"v[0-9]+"$'},
+        OpenApiParameter.HEADER,
+        required=True,
+        response=list(statuses),
+        description='the item\'s version, `"v<version>"`: send it back as If-Match',
+    )
+
+
+def page_parameters(*, default: int, maximum: int) -> list[OpenApiParameter]:
+    """limit/offset, as every list endpoint takes them; `next` in the answer is the URL of
+    the following page, null on the last."""
+    return [
+        OpenApiParameter(
+            "limit",
+            {"type": "integer", "minimum": 1, "maximum": maximum, "default": default},
+            description=f"entries per page, 1..{maximum}",
+        ),
+        OpenApiParameter(
+            "offset",
+            {"type": "integer", "minimum": 0, "maximum": 10**9, "default": 0},
+            description="entries to skip",
+        ),
+    ]
+
+
+class ChangeResultSerializer(serializers.Serializer):
     change_id = serializers.UUIDField(allow_null=True)
     status = serializers.ChoiceField(choices=STATUSES)
-    item = ItemSerializer(allow_null=True)
+    item = ItemSerializer(allow_null=True, help_text="null when the change was rejected")
     conflict_id = serializers.UUIDField(required=False)
-    error = ErrorDetailSerializer(required=False)
+    error = ChangeErrorSerializer(required=False, help_text="when rejected: why")
     copy = ItemSerializer(required=False, help_text="resolve with choice 'both'")
 
 
@@ -115,16 +159,16 @@ class ChangeSerializer(serializers.Serializer):
     modified_at = serializers.DateTimeField(required=False)
 
 
-class PushInputSerializer(serializers.Serializer):
+class PushRequestSerializer(serializers.Serializer):
     changes = ChangeSerializer(many=True)
 
 
-class PushOutputSerializer(serializers.Serializer):
-    results = ResultSerializer(many=True)
+class PushResponseSerializer(serializers.Serializer):
+    results = ChangeResultSerializer(many=True)
     cursor = serializers.CharField()
 
 
-class ChangesOutputSerializer(serializers.Serializer):
+class ChangesPageSerializer(serializers.Serializer):
     changes = ItemWithContentSerializer(many=True)
     cursor = serializers.CharField()
     has_more = serializers.BooleanField()

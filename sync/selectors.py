@@ -230,10 +230,13 @@ def item_with_content(*, user: User, item_id: uuid.UUID) -> dict[str, Any]:
     return with_content(item, keys.data_key(user.id))
 
 
-def version_list(*, user: User, item_id: uuid.UUID) -> list[Version]:
+def version_list(*, user: User, item_id: uuid.UUID, window: slice = slice(None)) -> list[Version]:
+    """An item's numbered versions, newest first (the rows in `window` of them)."""
     item = item_get(user=user, item_id=item_id)
     versions = list(
-        Version.objects.filter(item=item, number__isnull=False).defer("sealed").order_by("-number")
+        Version.objects.filter(item=item, number__isnull=False)
+        .defer("sealed")
+        .order_by("-number")[window]
     )
     for version in versions:
         version.item = item  # its metadata opens with the item's key
@@ -294,11 +297,14 @@ def version_with_content(
 # -- conflicts ------------------------------------------------------------------------------
 
 
-def conflict_list(*, user: User, status: str | None = None, limit: int = 500) -> list[Conflict]:
+def conflict_list(
+    *, user: User, status: str | None = None, window: slice = slice(None)
+) -> list[Conflict]:
+    """The user's conflicts, newest first (the rows in `window` of them)."""
     qs = Conflict.objects.filter(user=user).select_related("item")
     if status:
         qs = qs.filter(status=status)
-    conflicts = list(qs.order_by("-created_at")[:limit])
+    conflicts = list(qs.order_by("-created_at", "-id")[window])
     if conflicts:
         key = keys.data_key(user.id)
         for conflict in conflicts:

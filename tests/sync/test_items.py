@@ -140,11 +140,27 @@ def test_raw_content_put(phone):
     item = create(phone, kind="binary", name="s.sav", content_b64=base64.b64encode(b"1").decode())
     url = f"/api/v1/items/{item['id']}/content"
     response = phone.client.put(
-        url, b"\x00\x01binary", content_type="application/x-save", HTTP_X_BASE_VERSION="1"
+        url + "?content_type=application/x-save",
+        b"\x00\x01binary",
+        content_type="application/octet-stream",
+        HTTP_X_BASE_VERSION="1",
     )
     assert response.status_code == 200, response.content
+    assert response["ETag"] == '"v2"'
     assert phone.client.get(url).content == b"\x00\x01binary"
     assert phone.client.get(url)["Content-Type"] == "application/x-save"
+    # The upload's own Content-Type says how the body travels, not what the item is.
+    again = phone.client.put(url, b"next", content_type="text/html", HTTP_IF_MATCH='"v2"')
+    assert again.status_code == 200, again.content
+    assert again.json()["item"]["content_type"] == "application/x-save"
+    assert phone.client.get(url)["Content-Type"] == "application/x-save"
+    bad_type = phone.client.put(
+        url + "?content_type=a%0d%0ab",
+        b"x",
+        content_type="application/octet-stream",
+        HTTP_IF_MATCH='"v3"',
+    )
+    assert bad_type.status_code == 400, bad_type.content
     text = create(phone, kind="text", name="t", content="x")
     bad = phone.client.put(
         f"/api/v1/items/{text['id']}/content",
@@ -261,7 +277,7 @@ def test_resolve_with_a_stale_base_is_409_stale(phone, laptop):
     response = resolve(phone, conflict_id, choice="incoming", base_version=head - 1)
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "stale"
-    assert_matches(schemas.ErrorSerializer, response.json())
+    assert_matches(schemas.ErrorResponseSerializer, response.json())
 
 
 def test_resolve_both_makes_a_conflicted_copy(phone, laptop):
@@ -315,3 +331,23 @@ def test_numbers_beyond_the_database_range_are_4xx_not_500(phone):
         format="json",
     )
     assert activity.status_code == 400
+
+
+@pytest.mark.parametrize("accept", ["application/octet-stream", "*/*", "application/json", None])
+def test_content_downloads_whatever_accept_a_client_sends(phone, accept):
+    """Generated Swift and Kotlin clients send the schema's `application/octet-stream`;
+    the bytes come back in the item's own type, and errors in the JSON error shape."""
+    item = create(phone, kind="text", name="n.txt", content="hello")
+    headers = {"HTTP_ACCEPT": accept} if accept else {}
+    for url in (
+        f"/api/v1/items/{item['id']}/content",
+        f"/api/v1/items/{item['id']}/versions/1/content",
+    ):
+        response = phone.client.get(url, **headers)
+        assert response.status_code == 200, response.content
+        assert response.content == b"hello"
+        assert response["ETag"] == '"v1"'
+    missing = phone.client.get(f"/api/v1/items/{uuid.uuid4()}/content", **headers)
+    assert missing.status_code == 404
+    assert missing["Content-Type"] == "application/json"
+    assert missing.json()["error"]["code"] == "not_found"

@@ -44,11 +44,11 @@ def assert_matches(serializer_class, payload):
 def test_real_payloads_match_the_documented_shapes(phone, laptop):
     item_id = new_id()
     pushed = phone.push(put(item_id, "a b c"))
-    assert_matches(schemas.PushOutputSerializer, pushed)
+    assert_matches(schemas.PushResponseSerializer, pushed)
     laptop.push_one(put(item_id, "a B c", base=1))
     conflict = phone.push_one(put(item_id, "a X c", base=1))
-    assert_matches(schemas.ResultSerializer, conflict)
-    assert_matches(schemas.ChangesOutputSerializer, phone.pull())
+    assert_matches(schemas.ChangeResultSerializer, conflict)
+    assert_matches(schemas.ChangesPageSerializer, phone.pull())
     detail = phone.client.get(f"/api/v1/conflicts/{conflict['conflict_id']}/").json()
     assert_matches(schemas.ConflictDetailSerializer, detail)
     assert_matches(schemas.ConflictListSerializer, phone.client.get("/api/v1/conflicts/").json())
@@ -69,5 +69,5 @@ def test_resolve_documents_its_409_as_the_error_shape(tmp_path):
     schema = yaml.safe_load(out.read_text())
     responses = schema["paths"]["/api/v1/conflicts/{conflict_id}/resolve"]["post"]["responses"]
     assert responses["409"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/Error"
+        "$ref": "#/components/schemas/ErrorResponse"
     }

@@ -80,6 +80,16 @@ export const api = {
   patch: (path, body) => request("PATCH", path, { body }),
   del: (path, query) => request("DELETE", path, { query }),
   blob: async (url) => (await request("GET", url, { raw: true })).blob(),
+  // Every entry of a list endpoint: its pages followed through `next` to the last.
+  all: async (path, query) => {
+    let page = await request("GET", path, { query: { limit: 500, ...query } });
+    const results = [...page.results];
+    while (page.next) {
+      page = await request("GET", page.next);
+      results.push(...page.results);
+    }
+    return results;
+  },
 };
 
 // POST a JSON body with upload progress (fetch cannot report it). onProgress gets

@@ -242,8 +242,7 @@ export const RESOLUTION_WORDS = {
 // listed (revoked devices keep their versions, not their names).
 export async function loadDevices() {
   const map = new Map();
-  const data = await api.get("/devices/");
-  for (const d of data.results || []) map.set(d.id, d);
+  for (const d of await api.all("/devices/")) map.set(d.id, d);
   return map;
 }
 

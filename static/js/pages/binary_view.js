@@ -85,8 +85,8 @@ let deviceNamesPromise = null;
 
 function deviceNames() {
   if (!deviceNamesPromise) {
-    deviceNamesPromise = api.get("/devices/").then(
-      (data) => new Map((Array.isArray(data) ? data : data.results || []).map((d) => [d.id, d.name])),
+    deviceNamesPromise = api.all("/devices/").then(
+      (devices) => new Map(devices.map((d) => [d.id, d.name])),
       (err) => {
         deviceNamesPromise = null; // offline: ask again next time
         throw err;

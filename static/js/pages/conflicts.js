@@ -130,12 +130,12 @@ export async function mount({ client, root }) {
 
   async function fetchAll() {
     const [open, auto, devs] = await Promise.all([
-      api.get("/conflicts/", { status: "open" }),
-      api.get("/conflicts/", { status: "auto_resolved" }),
+      api.all("/conflicts/", { status: "open" }),
+      api.all("/conflicts/", { status: "auto_resolved" }),
       loadDevices().catch(() => devices),
     ]);
     devices = devs;
-    return [open.results, auto.results];
+    return [open, auto];
   }
 
   async function fillDetails(list) {

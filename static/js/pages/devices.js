@@ -281,8 +281,7 @@ export async function mount({ client, handoff, root }) {
 
   async function load() {
     try {
-      const data = await api.get("/devices/");
-      state.devices = data.results || [];
+      state.devices = await api.all("/devices/");
       state.loaded = true;
       state.offline = false;
       state.listAt = new Date().toISOString();
