@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -56,10 +56,24 @@ class OfferAcceptedSerializer(serializers.Serializer):
     state = serializers.DictField()
 
 
+@extend_schema_field({"type": "object", "additionalProperties": {}})
+class StateField(serializers.DictField):
+    """A JSON object. Null is taken as no state too, but the schema offers only the object,
+    so generated clients get a plain optional map rather than an object-or-null wrapper."""
+
+    def validate_empty_values(self, data):
+        if data is None:
+            return True, None
+        return super().validate_empty_values(data)
+
+
 class ActivityInputSerializer(serializers.Serializer):
     item_id = serializers.UUIDField()
     item_version = serializers.IntegerField(min_value=0, max_value=MAX_VERSION)
-    state = serializers.JSONField(required=False)
+    state = StateField(
+        required=False,
+        help_text="the app's own place in the item (caret, scroll...): at most 4 KiB of JSON",
+    )
 
 
 class ActivitySerializer(serializers.Serializer):

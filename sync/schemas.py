@@ -49,7 +49,7 @@ class ErrorBodySerializer(ChangeErrorSerializer):
     )
 
 
-class ErrorResponseSerializer(serializers.Serializer):
+class ApiErrorSerializer(serializers.Serializer):
     """Every error the API answers: `{"error": {"code", "message", "details"}}`."""
 
     error = ErrorBodySerializer()
@@ -71,13 +71,13 @@ ERROR_MEANINGS = {
 
 
 def errors(*statuses: int | tuple[int, str]) -> dict[int, OpenApiResponse]:
-    """Error responses for `@extend_schema(responses=...)`, all in the `ErrorResponse` shape: each
+    """Error responses for `@extend_schema(responses=...)`, all in the `ApiError` shape: each
     status alone takes its meaning from ERROR_MEANINGS, `(status, "...")` says its own
     (409 always does: its meaning depends on the operation)."""
     responses = {}
     for entry in statuses:
         status, meaning = entry if isinstance(entry, tuple) else (entry, ERROR_MEANINGS[entry])
-        responses[status] = OpenApiResponse(ErrorResponseSerializer, description=meaning)
+        responses[status] = OpenApiResponse(ApiErrorSerializer, description=meaning)
     return responses
 
 

@@ -277,7 +277,7 @@ def test_resolve_with_a_stale_base_is_409_stale(phone, laptop):
     response = resolve(phone, conflict_id, choice="incoming", base_version=head - 1)
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "stale"
-    assert_matches(schemas.ErrorResponseSerializer, response.json())
+    assert_matches(schemas.ApiErrorSerializer, response.json())
 
 
 def test_resolve_both_makes_a_conflicted_copy(phone, laptop):

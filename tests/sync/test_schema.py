@@ -69,5 +69,5 @@ def test_resolve_documents_its_409_as_the_error_shape(tmp_path):
     schema = yaml.safe_load(out.read_text())
     responses = schema["paths"]["/api/v1/conflicts/{conflict_id}/resolve"]["post"]["responses"]
     assert responses["409"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/ErrorResponse"
+        "$ref": "#/components/schemas/ApiError"
     }
