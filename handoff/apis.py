@@ -29,11 +29,12 @@ from .models import HandoffSettings, Offer
 
 
 class OfferSerializer(serializers.Serializer):
-    """Schema of the Offer object (payloads are built in handoff.selectors)."""
+    """An offer to continue on `target_device` where the user was on `source_device`
+    (payloads are built in handoff.selectors)."""
 
     id = serializers.UUIDField()
-    source_device = DeviceSerializer(help_text="where the user was")
-    target_device = DeviceSerializer(help_text="where the user continues")
+    source_device = DeviceSerializer()
+    target_device = DeviceSerializer()
     item = ItemSerializer()
     item_version = serializers.IntegerField()
     state = serializers.DictField(help_text="the app's own place in the item: caret, scroll...")

@@ -245,18 +245,7 @@ class ItemListApi(APIView):
     @extend_schema(
         request={
             "application/json": schemas.ItemCreateSerializer,
-            "multipart/form-data": {
-                "type": "object",
-                "properties": {
-                    "file": {"type": "string", "format": "binary"},
-                    "id": {"type": "string", "format": "uuid"},
-                    "kind": {"type": "string", "enum": ["binary", "text"]},
-                    "name": {"type": "string"},
-                    "content_type": {"type": "string"},
-                    "modified_at": {"type": "string", "format": "date-time"},
-                },
-                "required": ["file"],
-            },
+            "multipart/form-data": schemas.ItemUploadSerializer,
         },
         parameters=[schemas.etag(201)],
         responses={

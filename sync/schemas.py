@@ -4,7 +4,7 @@ the schema's description of the same shapes, checked against real responses in
 tests/test_schema.py."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
 from .changes import MAX_VERSION
@@ -138,12 +138,15 @@ def page_parameters(*, default: int, maximum: int) -> list[OpenApiParameter]:
 
 
 class ChangeResultSerializer(serializers.Serializer):
+    """One change's outcome. `item` is null when the change was rejected, and `error`
+    then says why; `copy` is the new item a resolve with choice `both` made."""
+
     change_id = serializers.UUIDField(allow_null=True)
     status = serializers.ChoiceField(choices=STATUSES)
-    item = ItemSerializer(allow_null=True, help_text="null when the change was rejected")
+    item = ItemSerializer(allow_null=True)
     conflict_id = serializers.UUIDField(required=False)
-    error = ChangeErrorSerializer(required=False, help_text="when rejected: why")
-    copy = ItemSerializer(required=False, help_text="resolve with choice 'both'")
+    error = ChangeErrorSerializer(required=False)
+    copy = ItemSerializer(required=False)
 
 
 class ChangeSerializer(serializers.Serializer):
@@ -197,6 +200,23 @@ class ItemWriteSerializer(serializers.Serializer):
 class ItemCreateSerializer(ItemWriteSerializer):
     id = serializers.UUIDField(required=False, help_text="chosen by the client, or generated")
     base_version = None
+
+
+@extend_schema_field({"type": "string", "format": "binary"})
+class UploadField(serializers.FileField):
+    """A file part of a multipart body."""
+
+
+class ItemUploadSerializer(serializers.Serializer):
+    """A new item from a file, as multipart/form-data. `kind` is binary unless given;
+    `name` and `content_type` default to the file part's."""
+
+    file = UploadField()
+    id = serializers.UUIDField(required=False, help_text="chosen by the client, or generated")
+    kind = serializers.ChoiceField(choices=Item.Kind.choices, required=False)
+    name = serializers.CharField(required=False)
+    content_type = serializers.CharField(required=False)
+    modified_at = serializers.DateTimeField(required=False)
 
 
 class VersionSerializer(serializers.Serializer):
