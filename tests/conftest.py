@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 from django.conf import settings
+from hypothesis import settings as hypothesis_settings
 from django.test import TransactionTestCase
 from rest_framework.test import APIClient
 
@@ -20,6 +21,12 @@ from accounts.services import device_register
 from .live import LiveServer, start_live_server
 
 PASSWORD = "correct horse battery staple"
+
+# `pytest --hypothesis-profile=long`: many more and longer runs of the property and model
+# tests (tests/sync/test_model.py) than the suite's time budget allows.
+hypothesis_settings.register_profile(
+    "long", max_examples=300, stateful_step_count=100, deadline=None
+)
 
 
 def require_service(available: bool, reason: str) -> None:
