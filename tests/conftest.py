@@ -11,8 +11,8 @@ import uuid
 
 import pytest
 from django.conf import settings
-from hypothesis import settings as hypothesis_settings
 from django.test import TransactionTestCase
+from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
 from accounts.models import Device, User
