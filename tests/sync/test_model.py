@@ -44,6 +44,7 @@ from accounts.models import User
 from accounts.services import device_register
 from sync import selectors
 from sync.changes import decode_cursor
+from sync.merging import merge3
 from sync.models import Conflict, Item, Version
 
 DEVICES = 3
@@ -219,6 +220,26 @@ class SyncModel(RuleBasedStateMachine):
 
     # -- talking to the server ------------------------------------------------------------
 
+    def _subsumed(self, device: SimDevice, change: dict, raw: bytes) -> None:
+        """An `unchanged` text edit stores nothing of its own: what it changed from its
+        base must already be in the head, i.e. merging it into the head gives the head."""
+        item_id = change["item_id"]
+        head = device.get(f"/api/v1/items/{item_id}/").json()["content"]
+        base = ""
+        if change["base_version"]:
+            base = device.get(f"/api/v1/items/{item_id}/versions/{change['base_version']}/").json()[
+                "content"
+            ]
+        merged = merge3(base, head, raw.decode())
+        assert merged.clean and merged.text == head, (change, base, head)
+
+    def _made(self, key: str, result: dict) -> None:
+        """A write that made a new head: no other write may claim the same version."""
+        if result["status"] in ("applied", "merged"):
+            made = (result["item"]["id"], result["item"]["version"])
+            assert made not in self.made_version.values(), (key, result)
+            self.made_version[key] = made
+
     @precondition(lambda self: any(device.pending for device in self.devices))
     @rule(d=st.integers(0, DEVICES - 1))
     def push(self, d):
@@ -257,13 +278,13 @@ class SyncModel(RuleBasedStateMachine):
                 if "content" in change
                 else base64.b64decode(change["content_b64"])
             )
-            self.acked_puts.append((item_id, raw))
+            if result["status"] == "unchanged" and change["kind"] == "text":
+                self._subsumed(device, change, raw)
+            else:
+                self.acked_puts.append((item_id, raw))
         else:
             self.acked_deletes.append(item_id)
-        if result["status"] in ("applied", "merged"):
-            made = (item_id, result["item"]["version"])
-            assert made not in self.made_version.values(), (change, result)
-            self.made_version[change["change_id"]] = made
+        self._made(change["change_id"], result)
         local = device.items[item_id]
         if result["status"] == "applied":
             local["version"] = result["item"]["version"]
@@ -357,14 +378,12 @@ class SyncModel(RuleBasedStateMachine):
             f"/api/v1/conflicts/{conflict['id']}/resolve",
             {"choice": choice, "base_version": detail["head_version"]},
         )
-        if choice == "both" and (detail["server"]["deleted"] or detail["incoming"]["deleted"]):
-            assert response.status_code == 400, response.content
+        if choice == "both" and response.status_code == 400:
+            # Nothing to copy: the side the decision left out is a delete, or is the head.
+            assert response.json()["error"]["code"] == "invalid", response.content
             return
         assert response.status_code == 200, response.content
-        result = response.json()
-        made = (result["item"]["id"], result["item"]["version"])
-        assert made not in self.made_version.values()
-        self.made_version[f"resolve {conflict['id']}"] = made
+        self._made(f"resolve {conflict['id']}", response.json())
 
     @rule(d=st.integers(0, 60))
     def restore_first_version(self, d):
@@ -378,10 +397,7 @@ class SyncModel(RuleBasedStateMachine):
             assert response.json()["error"]["code"] == "stale"
             return
         assert response.status_code == 200, response.content
-        result = response.json()
-        made = (item, result["item"]["version"])
-        assert made not in self.made_version.values()
-        self.made_version[f"restore {_new_id()}"] = made
+        self._made(f"restore {_new_id()}", response.json())
 
     # -- what must always hold ------------------------------------------------------------
 
