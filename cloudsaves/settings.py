@@ -215,7 +215,7 @@ if REDIS_URL:
     }
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "cloudsaves.cache.RedisCacheWithFallback",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env("CLOUDSAVES_CACHE_PREFIX", "cloudsaves"),
         }

@@ -14,7 +14,7 @@ import websockets
 from channels.db import database_sync_to_async
 
 from accounts.services import device_register
-from tests.conftest import require_service
+from tests.conftest import PASSWORD, require_service
 from tests.live import free_port, start_live_server
 from tests.wsclient import Socket
 
@@ -173,3 +173,141 @@ async def test_a_socket_idle_longer_than_a_redis_read_timeout_still_gets_nudged(
         await sock.close()
     finally:
         server.stop()
+
+
+class ReconnectingReader:
+    """A device as a real client runs it: subscribed, reconnecting from its own cursor
+    whenever the socket drops, keeping what it has by (item, version)."""
+
+    def __init__(self, server, token: str) -> None:
+        self.server = server
+        self.token = token
+        self.cursor = ""
+        self.frames: list[tuple[str, int]] = []  # every change as delivered, repeats included
+        self.reconnects = 0
+        self._stop = asyncio.Event()
+
+    @property
+    def held(self) -> set[tuple[str, int]]:
+        return set(self.frames)
+
+    async def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                sock = await Socket.open(self.server.ws_url, token=self.token, open_timeout=5)
+                try:
+                    self._take(await sock.subscribe(self.cursor), sock.cursor)
+                    while not self._stop.is_set():
+                        try:
+                            message = await sock.expect("changes", timeout=0.5)
+                        except TimeoutError:
+                            continue
+                        self._take(message["changes"], message["cursor"])
+                finally:
+                    with contextlib.suppress(Exception):
+                        await sock.close()
+            except (OSError, TimeoutError, websockets.WebSocketException):
+                self.reconnects += 1
+                await asyncio.sleep(0.2)
+
+    def _take(self, changes, cursor) -> None:
+        self.frames.extend((c["id"], c["version"]) for c in changes)
+        if cursor:
+            self.cursor = cursor
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+async def test_redis_outage_under_live_traffic(user):
+    """Pushes keep flowing while Redis stops and comes back: every push is answered 2xx,
+    signing in still works and is still limited, and every subscribed device ends with
+    each change exactly once."""
+    require_service(shutil.which("redis-server") is not None, "needs the redis-server binary")
+    own_redis = RedisServer()
+    own_redis.start()
+    server = start_live_server(
+        redis_url=own_redis.url,
+        extra_env={
+            "CLOUDSAVES_WS_RECHECK_S": "1",
+            "CLOUDSAVES_LOGIN_FAILED_PER_IP_AND_ACCOUNT": "3/m/key",
+        },
+    )
+    readers: list[ReconnectingReader] = []
+    tasks: list[asyncio.Task] = []
+    try:
+        _, writer = await register(user, "Writer")
+        for n in range(3):
+            _, token = await register(user, f"Reader {n}")
+            readers.append(ReconnectingReader(server, token))
+        tasks = [asyncio.create_task(r.run()) for r in readers]
+
+        statuses: list[int] = []
+        pushed: set[tuple[str, int]] = set()
+        traffic_on = asyncio.Event()
+        traffic_on.set()
+
+        async def traffic() -> None:
+            async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+                n = 0
+                while traffic_on.is_set():
+                    change = put(str(uuid.uuid4()), f"live {n}")
+                    n += 1
+                    response = await http.post(
+                        "/api/v1/sync/push",
+                        json={"changes": [change]},
+                        headers={"Authorization": f"Bearer {writer}"},
+                    )
+                    statuses.append(response.status_code)
+                    if response.status_code == 200:
+                        result = response.json()["results"][0]
+                        pushed.add((change["item_id"], result["item"]["version"]))
+                    await asyncio.sleep(0.02)
+
+        pushing = asyncio.create_task(traffic())
+        await asyncio.sleep(1.5)
+        own_redis.stop()
+
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+
+            async def sign_in(password: str) -> httpx.Response:
+                return await http.post(
+                    "/api/v1/auth/token",
+                    json={
+                        "email": user.email,
+                        "password": password,
+                        "device": {"name": "Laptop", "kind": "desktop", "platform": "test"},
+                    },
+                )
+
+            assert (await sign_in(PASSWORD)).status_code == 201
+            wrong = [(await sign_in("not the password")).status_code for _ in range(4)]
+            assert wrong == [401, 401, 401, 429], wrong
+            health = await http.get("/healthz")
+            assert health.status_code == 503
+
+        await asyncio.sleep(2)
+        during = len(statuses)
+        own_redis.start()
+        await asyncio.sleep(2)
+        traffic_on.clear()
+        await pushing
+
+        assert during > 20 and len(statuses) > during, (during, len(statuses))
+        assert set(statuses) == {200}, sorted(set(statuses))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 15
+        while loop.time() < deadline and any(r.held != pushed for r in readers):
+            await asyncio.sleep(0.1)
+        for reader in readers:
+            assert reader.held == pushed, (len(reader.held), len(pushed), reader.reconnects)
+            repeats = len(reader.frames) - len(reader.held)
+            assert repeats == 0, f"{repeats} changes delivered twice"
+    finally:
+        for reader in readers:
+            reader.stop()
+        for task in tasks:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 5)
+        server.stop()
+        own_redis.stop()
