@@ -5,6 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import InterfaceError, OperationalError
+
+# Seconds a client is asked to wait when the database cannot be reached.
+DATABASE_RETRY_AFTER_S = 5
+
+
+def is_database_unavailable(exc: BaseException | None) -> bool:
+    """The database went away or refused us (restart, failover, pool exhausted): the
+    request did nothing and may be retried, so it is a 503 and not a bug."""
+    return isinstance(exc, OperationalError | InterfaceError)
+
 
 class ApplicationError(Exception):
     status_code = 400

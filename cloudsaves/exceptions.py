@@ -14,9 +14,13 @@ from rest_framework.views import set_rollback
 
 from sync.crypto import CryptoError
 
-from .errors import ApplicationError
+from .errors import DATABASE_RETRY_AFTER_S, ApplicationError, is_database_unavailable
 
 logger = logging.getLogger(__name__)
+
+DATABASE_UNAVAILABLE_MESSAGE = (
+    "The database cannot be reached; nothing was changed. Try again shortly."
+)
 
 _DRF_CODES: dict[type[drf.APIException], str] = {
     drf.ParseError: "malformed_request",
@@ -103,6 +107,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             error_body("content_unreadable", f"Stored content could not be decrypted: {exc}"),
             status=500,
         )
+    if is_database_unavailable(exc):
+        view = context.get("view")
+        logger.error("database unavailable in %s: %s", type(view).__name__, exc)
+        set_rollback()
+        return database_unavailable_response()
     # Anything else is a bug: log it with its traceback and answer in the same shape.
     logger.exception("Unhandled error in %s", context.get("view"))
     set_rollback()
@@ -111,3 +120,15 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
 
 def json_error(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse(error_body(code, message), status=status)
+
+
+def database_unavailable_response() -> Response:
+    return Response(
+        error_body(
+            "service_unavailable",
+            DATABASE_UNAVAILABLE_MESSAGE,
+            {"retry_after": DATABASE_RETRY_AFTER_S},
+        ),
+        status=503,
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+    )

@@ -51,4 +51,29 @@ def postprocess(result: dict, generator, request, public) -> dict:
     _plain_nulls(result.get("paths", {}))
     _plain_nulls(result.get("components", {}))
     result.get("components", {}).get("schemas", {}).pop("NullEnum", None)
+    _database_unavailable(result.get("paths", {}))
     return result
+
+
+_HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
+
+
+def _database_unavailable(paths: dict) -> None:
+    """Any operation may meet a database that is restarting: 503 with Retry-After
+    (`cloudsaves.middleware`, `cloudsaves.exceptions`), which generated clients should
+    know as a typed, retryable answer."""
+    for operations in paths.values():
+        for method, operation in operations.items():
+            if method not in _HTTP_METHODS:
+                continue
+            operation.setdefault("responses", {}).setdefault(
+                "503",
+                {
+                    "description": "`service_unavailable`: the database cannot be reached; "
+                    "nothing was changed. Retry after `Retry-After` seconds.",
+                    "headers": {"Retry-After": {"schema": {"type": "integer"}, "required": True}},
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/ApiError"}}
+                    },
+                },
+            )

@@ -138,6 +138,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     # Sync-only like the one below: the request is then known to the services it calls.
     "accounts.audit.AuditContextMiddleware",
+    # A database that cannot be reached: 503 with Retry-After, not a 500 page.
+    "cloudsaves.middleware.DatabaseUnavailableMiddleware",
     # Sync-only, and innermost on purpose: with it here the whole chain and the (sync)
     # views run in one worker thread, entered once per request. Placed above the
     # async-capable middleware, each of those would cross between the event loop and
@@ -183,7 +185,9 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env_int("CLOUDSAVES_DB_POOL_MIN", 2),
         "max_size": env_int("CLOUDSAVES_DB_POOL_MAX", 20),
-        "timeout": 10,
+        # How long a request waits for a connection (e.g. while PostgreSQL restarts)
+        # before it is answered 503.
+        "timeout": env_int("CLOUDSAVES_DB_POOL_TIMEOUT", 10),
     }
     # Parameters travel apart from the SQL instead of being quoted into it on the client:
     # cheaper for the sealed content a push writes. Statements a connection has run
